@@ -1,0 +1,332 @@
+"""``init()`` and ``shutdown()``: settings in, providers, exporters and instrumentors out."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import sys
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from . import _export, _instrumentors
+from ._config import CaptureMode, Profile, Settings, load_settings
+from ._content import ContentPolicy
+from ._resource import build_resource
+
+_log = logging.getLogger("genai_observe")
+
+_CONSOLE_NOTICE = (
+    "genai_observe: no OTLP endpoint configured; GenAI operations are printed to stderr and "
+    "nothing is being shipped. Set DT_ENDPOINT and DT_API_TOKEN (or OTEL_EXPORTER_OTLP_ENDPOINT) "
+    "to export.\n"
+)
+
+
+class Handle:
+    """What ``init()`` set up. ``shutdown()`` flushes and stops it; the atexit hook does too."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        logger_provider: Any = None,
+        owned: tuple[Any, ...] = (),
+        instrumentors: Mapping[str, Any] | None = None,
+        stats: _export.ExportStats | None = None,
+        drop_counter: _export.DropCounter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        self.logger_provider = logger_provider
+        self._owned = owned  # providers we built (and so must flush and shut down)
+        self._instrumentors = dict(instrumentors or {})
+        self._stats = stats or _export.ExportStats()
+        self._drop_counter = drop_counter
+        self._closed = False
+
+    @property
+    def enabled(self) -> bool:
+        return not self.settings.disabled
+
+    @property
+    def instrumented(self) -> tuple[str, ...]:
+        """Names of the instrumentations that are active."""
+        return tuple(sorted(self._instrumentors))
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Items the backend rejected (OTLP partial success) and items dropped on full queues."""
+        return self._stats.snapshot()
+
+    def force_flush(self, timeout: float | None = None) -> bool:
+        millis = int((timeout if timeout is not None else self.settings.shutdown_timeout) * 1000)
+        ok = True
+        for provider in self._owned:
+            try:
+                ok = bool(provider.force_flush(millis)) and ok
+            except Exception:
+                ok = False
+        return ok
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Uninstrument, flush what is queued, stop export threads. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        for instrumentor in self._instrumentors.values():
+            try:
+                instrumentor.uninstrument()
+            except Exception:
+                _log.debug("genai_observe: uninstrument failed", exc_info=True)
+        self._instrumentors.clear()
+        millis = int((timeout if timeout is not None else self.settings.shutdown_timeout) * 1000)
+        for provider in self._owned:
+            _shutdown_within(provider, millis)
+        if self._drop_counter is not None:
+            self._drop_counter.remove()
+
+    def __repr__(self) -> str:
+        return f"<genai_observe.Handle instrumented={list(self.instrumented)} settings={self.settings!r}>"
+
+
+def _shutdown_within(provider: Any, millis: int) -> None:
+    """Shut a provider down, but never wait longer than ``millis`` for a dead backend."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            if isinstance(provider, MeterProvider):
+                provider.shutdown(timeout_millis=max(millis, 1))
+            else:
+                provider.shutdown()
+        except Exception:
+            _log.debug("genai_observe: provider shutdown failed", exc_info=True)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=run, name="genai-observe-shutdown", daemon=True)
+    worker.start()
+    if not done.wait(millis / 1000):
+        _log.warning("genai_observe: shutdown did not finish within %.1fs; unsent telemetry dropped", millis / 1000)
+
+
+_lock = threading.RLock()
+_built: weakref.WeakSet[Any] = weakref.WeakSet()  # providers init() created, never "the app's own"
+_current: Handle | None = None
+_atexit_registered = False
+
+
+def init(
+    *,
+    service_name: str | None = None,
+    service_version: str | None = None,
+    deployment_environment: str | None = None,
+    resource_attributes: Mapping[str, Any] | None = None,
+    endpoint: str | None = None,
+    traces_endpoint: str | None = None,
+    metrics_endpoint: str | None = None,
+    logs_endpoint: str | None = None,
+    api_token: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    compression: str | None = None,
+    export_timeout: float | None = None,
+    instrumentations: Iterable[str] | str | None = None,
+    disabled_instrumentations: Iterable[str] | str | None = None,
+    capture_content: bool | str | CaptureMode | None = None,
+    max_content_length: int | None = None,
+    redact: Callable[[str], str] | None = None,
+    profile: str | Profile | None = None,
+    metric_export_interval_ms: int | None = None,
+    shutdown_timeout: float | None = None,
+    traces: bool | None = None,
+    metrics: bool | None = None,
+    logs: bool | None = None,
+    reuse_existing_providers: bool | None = None,
+    disabled: bool | None = None,
+) -> Handle:
+    """Set up export and instrumentation in one call; see docs/configuration.md.
+
+    Every argument also has an environment variable; an explicit argument wins. Raises
+    :class:`genai_observe.ConfigurationError` on a bad value, before anything is set up. A second
+    call while initialised returns the same handle (nothing is instrumented or exported twice).
+    """
+    global _current, _atexit_registered
+    settings = load_settings(
+        service_name=service_name,
+        service_version=service_version,
+        deployment_environment=deployment_environment,
+        resource_attributes=resource_attributes,
+        endpoint=endpoint,
+        traces_endpoint=traces_endpoint,
+        metrics_endpoint=metrics_endpoint,
+        logs_endpoint=logs_endpoint,
+        api_token=api_token,
+        headers=headers,
+        compression=compression,
+        export_timeout=export_timeout,
+        instrumentations=instrumentations,
+        disabled_instrumentations=disabled_instrumentations,
+        capture_content=capture_content,
+        max_content_length=max_content_length,
+        redact=redact,
+        profile=profile,
+        metric_export_interval_ms=metric_export_interval_ms,
+        shutdown_timeout=shutdown_timeout,
+        traces=traces,
+        metrics=metrics,
+        logs=logs,
+        reuse_existing_providers=reuse_existing_providers,
+        disabled=disabled,
+    )
+    with _lock:
+        if _current is not None and not _current._closed:
+            if settings != _current.settings:
+                _log.warning(
+                    "genai_observe: init() called again with different settings; keeping the first "
+                    "setup (call genai_observe.shutdown() first to re-initialise)"
+                )
+            return _current
+        handle = _build(settings)
+        _current = handle
+        if not _atexit_registered:
+            atexit.register(_shutdown_at_exit)
+            _atexit_registered = True
+        return handle
+
+
+def shutdown(timeout: float | None = None) -> None:
+    """Flush and stop what ``init()`` set up. Safe to call when nothing was set up."""
+    global _current
+    with _lock:
+        handle, _current = _current, None
+    if handle is not None:
+        handle.shutdown(timeout)
+
+
+def current() -> Handle | None:
+    return _current
+
+
+def _shutdown_at_exit() -> None:
+    try:
+        shutdown()
+    except Exception:
+        pass
+
+
+def _build(settings: Settings) -> Handle:
+    if settings.disabled:
+        return Handle(settings)
+    stats = _export.ExportStats()
+    owned: list[Any] = []
+    resource = build_resource(settings)
+    console = settings.endpoints is None
+
+    tracer_provider = _existing(trace.get_tracer_provider(), trace.ProxyTracerProvider, settings)
+    if tracer_provider is None:
+        tracer_provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER*
+        if console:
+            tracer_provider.add_span_processor(
+                BatchSpanProcessor(_export.ConsoleSpanExporter(), schedule_delay_millis=200)
+            )
+        elif settings.traces and settings.endpoints and settings.endpoints.traces:
+            tracer_provider.add_span_processor(BatchSpanProcessor(_export.span_exporter(settings, stats)))
+        owned.append(tracer_provider)
+        _set_global(trace.set_tracer_provider, tracer_provider, trace.get_tracer_provider)
+
+    meter_provider = _existing(metrics.get_meter_provider(), _proxy_type(metrics), settings)
+    if meter_provider is None:
+        readers = []
+        if not console and settings.metrics and settings.endpoints and settings.endpoints.metrics:
+            readers.append(
+                PeriodicExportingMetricReader(
+                    _export.metric_exporter(settings, stats),
+                    export_interval_millis=settings.metric_export_interval_ms,
+                )
+            )
+        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        owned.append(meter_provider)
+        _set_global(metrics.set_meter_provider, meter_provider, metrics.get_meter_provider)
+
+    logger_provider = _existing(_logs.get_logger_provider(), _proxy_type(_logs), settings)
+    if logger_provider is None:
+        logger_provider = LoggerProvider(resource=resource)
+        if not console and settings.logs and settings.endpoints and settings.endpoints.logs:
+            logger_provider.add_log_record_processor(BatchLogRecordProcessor(_export.log_exporter(settings, stats)))
+        owned.append(logger_provider)
+        _set_global(_logs.set_logger_provider, logger_provider, _logs.get_logger_provider)
+
+    drop_counter = _export.DropCounter(stats)
+    drop_counter.install()
+    if console:
+        sys.stderr.write(_CONSOLE_NOTICE)
+
+    content = ContentPolicy(settings.max_content_length, settings.redact)
+    instrumentors: dict[str, Any] = {}
+    for name in sorted(settings.instrumentations):
+        try:
+            instrumentor = _instrumentors.load(name)
+            if instrumentor is None:
+                continue
+            instrumentor.instrument(
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+                logger_provider=logger_provider,
+                capture=settings.capture,
+                profile=settings.profile,
+                content=content,
+                skip_dep_check=True,  # absent SDKs are simply never imported, so never patched
+            )
+            instrumentors[name] = instrumentor
+        except Exception:
+            _log.warning("genai_observe: could not enable the %s instrumentation", name, exc_info=True)
+    return Handle(
+        settings,
+        tracer_provider,
+        meter_provider,
+        logger_provider,
+        owned=tuple(owned),
+        instrumentors=instrumentors,
+        stats=stats,
+        drop_counter=drop_counter,
+    )
+
+
+def _proxy_type(module: Any) -> type:
+    # The API modules expose their proxy providers only privately; resolve them defensively.
+    for name in ("_ProxyMeterProvider", "ProxyLoggerProvider", "_ProxyLoggerProvider"):
+        found = getattr(module, name, None) or getattr(getattr(module, "_internal", None), name, None)
+        if isinstance(found, type):
+            return found
+    return type(None)
+
+
+def _existing(provider: Any, proxy_type: type, settings: Settings) -> Any | None:
+    """The application's own provider when it set one and we may reuse it; else None."""
+    if isinstance(provider, proxy_type) or not settings.reuse_existing_providers or provider in _built:
+        return None
+    if type(provider).__name__.startswith(("NoOp", "_NoOp", "Proxy", "_Proxy")):
+        return None
+    return provider
+
+
+def _set_global(setter: Callable[[Any], None], provider: Any, getter: Callable[[], Any]) -> None:
+    """Install as the global provider when none is set yet (OTel allows setting it only once).
+
+    After ``shutdown()`` and a new ``init()`` the globals stay the first (shut down) providers;
+    our instrumentors always receive the new providers explicitly, so they keep working.
+    """
+    _built.add(provider)
+    if type(getter()).__name__.startswith(("Proxy", "_Proxy", "NoOp", "_NoOp")):
+        setter(provider)

@@ -1,0 +1,605 @@
+"""Configuration: explicit arguments, then environment variables, then defaults.
+
+Everything is parsed and validated here, once, before anything is built, so that a bad value
+raises one :class:`ConfigurationError` and leaves nothing half-initialised.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from ._errors import ConfigurationError
+
+# Names of the instrumentations this package ships (see _instrumentors.py).
+KNOWN_INSTRUMENTATIONS: Final[tuple[str, ...]] = ("openai", "anthropic", "bedrock", "ollama", "langchain")
+
+SIGNALS: Final[tuple[str, ...]] = ("traces", "metrics", "logs")
+
+# Environment variable names, in one place (docs/configuration.md lists each).
+ENV_DISABLED: Final = "GENAI_OBSERVE_DISABLED"
+ENV_OTEL_SDK_DISABLED: Final = "OTEL_SDK_DISABLED"
+ENV_SERVICE_NAME: Final = "OTEL_SERVICE_NAME"
+ENV_SERVICE_VERSION: Final = "GENAI_OBSERVE_SERVICE_VERSION"
+ENV_ENVIRONMENT: Final = "GENAI_OBSERVE_ENVIRONMENT"
+ENV_RESOURCE_ATTRIBUTES: Final = "OTEL_RESOURCE_ATTRIBUTES"
+ENV_ENDPOINT: Final = "OTEL_EXPORTER_OTLP_ENDPOINT"
+ENV_DT_ENDPOINT: Final = "DT_ENDPOINT"
+ENV_DT_API_TOKEN: Final = "DT_API_TOKEN"
+ENV_HEADERS: Final = "OTEL_EXPORTER_OTLP_HEADERS"
+ENV_TIMEOUT: Final = "OTEL_EXPORTER_OTLP_TIMEOUT"
+ENV_COMPRESSION: Final = "OTEL_EXPORTER_OTLP_COMPRESSION"
+ENV_METRIC_INTERVAL: Final = "OTEL_METRIC_EXPORT_INTERVAL"
+ENV_SEMCONV_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
+ENV_PROFILE: Final = "GENAI_OBSERVE_SEMCONV_PROFILE"
+ENV_CAPTURE: Final = "GENAI_OBSERVE_CAPTURE_CONTENT"
+ENV_OTEL_CAPTURE: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+ENV_TRACELOOP_CAPTURE: Final = "TRACELOOP_TRACE_CONTENT"
+ENV_MAX_CONTENT_LENGTH: Final = "GENAI_OBSERVE_MAX_CONTENT_LENGTH"
+ENV_INSTRUMENTATIONS: Final = "GENAI_OBSERVE_INSTRUMENTATIONS"
+ENV_DISABLED_INSTRUMENTATIONS: Final = "GENAI_OBSERVE_DISABLED_INSTRUMENTATIONS"
+ENV_SHUTDOWN_TIMEOUT: Final = "GENAI_OBSERVE_SHUTDOWN_TIMEOUT"
+ENV_SAMPLER: Final = "OTEL_TRACES_SAMPLER"
+ENV_SAMPLER_ARG: Final = "OTEL_TRACES_SAMPLER_ARG"
+ENV_SIGNAL_ON: Final[dict[str, str]] = {
+    "traces": "GENAI_OBSERVE_TRACES",
+    "metrics": "GENAI_OBSERVE_METRICS",
+    "logs": "GENAI_OBSERVE_LOGS",
+}
+ENV_SIGNAL_EXPORTER: Final[dict[str, str]] = {
+    "traces": "OTEL_TRACES_EXPORTER",
+    "metrics": "OTEL_METRICS_EXPORTER",
+    "logs": "OTEL_LOGS_EXPORTER",
+}
+ENV_SIGNAL_ENDPOINT: Final[dict[str, str]] = {
+    s: f"OTEL_EXPORTER_OTLP_{s.upper()}_ENDPOINT" for s in SIGNALS
+}
+ENV_SIGNAL_HEADERS: Final[dict[str, str]] = {s: f"OTEL_EXPORTER_OTLP_{s.upper()}_HEADERS" for s in SIGNALS}
+
+_TRUE: Final = frozenset({"true", "1", "yes", "on"})
+_FALSE: Final = frozenset({"false", "0", "no", "off"})
+_BOOL_ACCEPTED: Final = "true/false (also 1/0, yes/no, on/off)"
+
+_KNOWN_SAMPLERS: Final = frozenset(
+    {
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    }
+)
+
+# The OneAgent's local OTLP endpoint refuses gzip (Dynatrace docs).
+_ONEAGENT_PORT: Final = 14499
+_OTLP_PATH: Final = "/api/v2/otlp"
+_SIGNAL_SUFFIX: Final = re.compile(r"/v1/(traces|metrics|logs)/?$")
+
+
+class Profile(str, Enum):
+    """Which semantic conventions the spans carry."""
+
+    DYNATRACE = "dynatrace"  # Dynatrace's documented attributes plus v1.41.0 non-content ones.
+    LATEST = "latest"  # OpenTelemetry GenAI v1.41.0 only.
+
+
+class CaptureMode(str, Enum):
+    """Where prompt and completion content goes (names match util-genai's)."""
+
+    NO_CONTENT = "NO_CONTENT"
+    SPAN_ONLY = "SPAN_ONLY"
+    EVENT_ONLY = "EVENT_ONLY"
+    SPAN_AND_EVENT = "SPAN_AND_EVENT"
+
+    @property
+    def on_span(self) -> bool:
+        return self in (CaptureMode.SPAN_ONLY, CaptureMode.SPAN_AND_EVENT)
+
+    @property
+    def on_event(self) -> bool:
+        return self in (CaptureMode.EVENT_ONLY, CaptureMode.SPAN_AND_EVENT)
+
+    @property
+    def any(self) -> bool:
+        return self is not CaptureMode.NO_CONTENT
+
+
+class Secret:
+    """A string that never shows itself in a repr, str or f-string."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where each signal goes; ``None`` for a signal that is not exported over OTLP."""
+
+    traces: str | None
+    metrics: str | None
+    logs: str | None
+    local_oneagent: bool = False
+
+    def for_signal(self, signal: str) -> str | None:
+        value: str | None = getattr(self, signal)
+        return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration ``init()`` builds from."""
+
+    disabled: bool = False
+    service_name: str | None = None
+    service_version: str | None = None
+    deployment_environment: str | None = None
+    resource_attributes: Mapping[str, str] = field(default_factory=dict)
+    endpoints: Endpoints | None = None  # None: nothing is shipped, the console shows operations.
+    token: Secret | None = field(default=None, repr=False)
+    headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+    compression: str = "gzip"
+    export_timeout: float = 10.0
+    metric_export_interval_ms: int = 60_000
+    shutdown_timeout: float = 10.0
+    instrumentations: frozenset[str] = frozenset(KNOWN_INSTRUMENTATIONS)
+    capture: CaptureMode = CaptureMode.SPAN_ONLY
+    max_content_length: int = 16_384
+    redact: Callable[[str], str] | None = None
+    profile: Profile = Profile.DYNATRACE
+    traces: bool = True
+    metrics: bool = True
+    logs: bool = True
+    reuse_existing_providers: bool = True
+
+    def __repr__(self) -> str:
+        # Header values may carry credentials: show names only.
+        shown = {k: sorted(v) for k, v in self.headers.items()}
+        return (
+            f"Settings(service_name={self.service_name!r}, endpoints={self.endpoints!r}, "
+            f"token={'set' if self.token else 'unset'}, header_names={shown!r}, "
+            f"profile={self.profile.value!r}, capture={self.capture.value!r}, "
+            f"instrumentations={sorted(self.instrumentations)!r})"
+        )
+
+
+# --- small parsers -------------------------------------------------------------------------
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def parse_bool(setting: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE:
+        return True
+    if isinstance(value, str) and value.strip().lower() in _FALSE:
+        return False
+    raise ConfigurationError(setting, value, _BOOL_ACCEPTED)
+
+
+def _parse_number(setting: str, value: object, *, integer: bool, minimum: float, accepted: str) -> float:
+    if isinstance(value, bool):
+        raise ConfigurationError(setting, value, accepted)
+    try:
+        number = float(value) if isinstance(value, (int, float, str)) else math.nan
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < minimum or (integer and not number.is_integer()):
+        raise ConfigurationError(setting, value, accepted)
+    return number
+
+
+def _parse_key_values(setting: str, raw: str, *, percent_decode: bool) -> dict[str, str]:
+    """Parse ``k1=v1,k2=v2`` (the OTel environment format; values may be %-encoded)."""
+    result: dict[str, str] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            # Never echo the raw string: header lists often carry credentials.
+            raise ConfigurationError(setting, None, "a comma-separated list of key=value pairs", secret=True)
+        result[unquote(key) if percent_decode else key] = unquote(value.strip()) if percent_decode else value
+    return result
+
+
+def _names(setting: str, value: object) -> frozenset[str]:
+    if isinstance(value, str):
+        items: Iterable[object] = value.split(",")
+    elif isinstance(value, Iterable):
+        items = value
+    else:
+        raise ConfigurationError(setting, value, "a list of instrumentation names")
+    names = frozenset(str(v).strip().lower() for v in items if str(v).strip())
+    unknown = sorted(names - set(KNOWN_INSTRUMENTATIONS))
+    if unknown:
+        raise ConfigurationError(setting, ",".join(unknown), f"names from {', '.join(KNOWN_INSTRUMENTATIONS)}")
+    return names
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+
+def _check_url(setting: str, url: str) -> tuple[str, str, str]:
+    """Validate an endpoint URL; return (scheme, netloc, path) with credentials refused."""
+    accepted = "an http(s) URL such as https://abc12345.live.dynatrace.com or http://localhost:4318"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        raise ConfigurationError(setting, url, accepted) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(setting, url, accepted)
+    if parts.username or parts.password:
+        raise ConfigurationError(setting, None, "a URL without user:password (use the API token)", secret=True)
+    if parts.query or parts.fragment:
+        raise ConfigurationError(setting, url, "a URL without query string or fragment")
+    del port
+    return parts.scheme, parts.netloc, parts.path
+
+
+def _is_dynatrace_host(host: str) -> bool:
+    return host.endswith((".dynatrace.com", ".dynatracelabs.com"))
+
+
+def derive_base(setting: str, url: str) -> str:
+    """Turn any of the accepted endpoint forms into an OTLP base ending before ``/v1/<signal>``.
+
+    Accepted: a tenant URL (``https://abc.live.dynatrace.com``; the ``apps`` platform URL is
+    mapped to ``live``), the OTLP base (``.../api/v2/otlp``), an ActiveGate environment URL
+    (``https://ag:9999/e/<env-id>``), a OneAgent/collector base (``http://localhost:14499/otlp``,
+    ``http://collector:4318``) or a full signal URL (``.../v1/traces``), whose suffix is stripped.
+    """
+    scheme, netloc, path = _check_url(setting, url)
+    host = (urlsplit(url).hostname or "").lower()
+    path = _SIGNAL_SUFFIX.sub("", path).rstrip("/")
+    if _is_dynatrace_host(host):
+        netloc = netloc.replace(".apps.dynatrace.com", ".live.dynatrace.com")
+        if not path.endswith(_OTLP_PATH):
+            path = path + _OTLP_PATH
+    elif re.fullmatch(r"/e/[A-Za-z0-9_-]+", path):
+        path = path + _OTLP_PATH  # ActiveGate environment URL.
+    return urlunsplit((scheme, netloc, path, "", ""))
+
+
+def _is_local_oneagent(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.hostname in ("localhost", "127.0.0.1", "::1") and parts.port == _ONEAGENT_PORT
+
+
+def resolve_endpoints(
+    endpoint: str | None,
+    per_signal: Mapping[str, str | None],
+    enabled: Mapping[str, bool],
+) -> Endpoints | None:
+    """Signal URLs from a base endpoint and/or per-signal URLs (per-signal wins)."""
+    base = derive_base("endpoint", endpoint) if endpoint else None
+    urls: dict[str, str | None] = {}
+    for signal in SIGNALS:
+        explicit = per_signal.get(signal)
+        if explicit:
+            _check_url(ENV_SIGNAL_ENDPOINT[signal], explicit)
+            urls[signal] = explicit
+        elif base:
+            urls[signal] = f"{base}/v1/{signal}"
+        else:
+            urls[signal] = None
+        if not enabled.get(signal, True):
+            urls[signal] = None
+    if not any(per_signal.values()) and base is None:
+        return None
+    local = any(_is_local_oneagent(u) for u in urls.values() if u)
+    return Endpoints(urls["traces"], urls["metrics"], urls["logs"], local_oneagent=local)
+
+
+# --- the one entry point ------------------------------------------------------------------
+
+
+_UNSET: Any = object()
+
+
+def _pick(arg: object, *env_names: str) -> tuple[object, str | None]:
+    """The explicit argument if given, else the first environment variable set."""
+    if arg is not _UNSET and arg is not None:
+        return arg, None
+    for name in env_names:
+        value = _env(name)
+        if value is not None:
+            return value, name
+    return None, None
+
+
+def _label(arg_name: str, env_name: str | None) -> str:
+    return f"{env_name} (environment)" if env_name else f"{arg_name} (argument)"
+
+
+def _capture_mode(value: object, env_name: str | None) -> CaptureMode:
+    setting = _label("capture_content", env_name)
+    if isinstance(value, CaptureMode):
+        return value
+    if isinstance(value, str):
+        upper = value.strip().upper()
+        if upper in CaptureMode.__members__:
+            return CaptureMode[upper]
+    try:
+        # Older instrumentations used true/false; true means "on" here (util-genai reads it as
+        # NO_CONTENT, which surprises the people who set it).
+        return CaptureMode.SPAN_ONLY if parse_bool(setting, value) else CaptureMode.NO_CONTENT
+    except ConfigurationError:
+        raise ConfigurationError(
+            setting, value, f"{_BOOL_ACCEPTED} or one of {', '.join(CaptureMode.__members__)}"
+        ) from None
+
+
+def load_settings(
+    *,
+    service_name: str | None = None,
+    service_version: str | None = None,
+    deployment_environment: str | None = None,
+    resource_attributes: Mapping[str, Any] | None = None,
+    endpoint: str | None = None,
+    traces_endpoint: str | None = None,
+    metrics_endpoint: str | None = None,
+    logs_endpoint: str | None = None,
+    api_token: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    compression: str | None = None,
+    export_timeout: float | None = None,
+    instrumentations: Iterable[str] | str | None = None,
+    disabled_instrumentations: Iterable[str] | str | None = None,
+    capture_content: bool | str | CaptureMode | None = None,
+    max_content_length: int | None = None,
+    redact: Callable[[str], str] | None = None,
+    profile: str | Profile | None = None,
+    metric_export_interval_ms: int | None = None,
+    shutdown_timeout: float | None = None,
+    traces: bool | None = None,
+    metrics: bool | None = None,
+    logs: bool | None = None,
+    reuse_existing_providers: bool | None = None,
+    disabled: bool | None = None,
+) -> Settings:
+    """Merge arguments and environment into validated :class:`Settings` (argument wins)."""
+    off, env_name = _pick(disabled, ENV_DISABLED)
+    is_disabled = parse_bool(_label("disabled", env_name), off) if off is not None else False
+    sdk_off = _env(ENV_OTEL_SDK_DISABLED)
+    if sdk_off is not None and parse_bool(ENV_OTEL_SDK_DISABLED, sdk_off):
+        is_disabled = True
+    if is_disabled:
+        return Settings(disabled=True)
+
+    # Signals on/off: GENAI_OBSERVE_<SIGNAL>=false or OTEL_<SIGNAL>_EXPORTER=none turn one off.
+    signal_args = {"traces": traces, "metrics": metrics, "logs": logs}
+    signal_on: dict[str, bool] = {}
+    for signal in SIGNALS:
+        value, env_name = _pick(signal_args[signal], ENV_SIGNAL_ON[signal])
+        on = parse_bool(_label(signal, env_name), value) if value is not None else True
+        exporter = _env(ENV_SIGNAL_EXPORTER[signal])
+        if signal_args[signal] is None and exporter is not None and exporter.lower() == "none":
+            on = False
+        signal_on[signal] = on
+
+    raw_endpoint, endpoint_env = _pick(endpoint, ENV_ENDPOINT, ENV_DT_ENDPOINT)
+    per_signal_args = {"traces": traces_endpoint, "metrics": metrics_endpoint, "logs": logs_endpoint}
+    per_signal: dict[str, str | None] = {}
+    for signal in SIGNALS:
+        value, _ = _pick(per_signal_args[signal], ENV_SIGNAL_ENDPOINT[signal])
+        per_signal[signal] = str(value) if value is not None else None
+    try:
+        endpoints = resolve_endpoints(
+            str(raw_endpoint) if raw_endpoint is not None else None, per_signal, signal_on
+        )
+    except ConfigurationError as exc:
+        if raw_endpoint is not None and exc.setting == "endpoint":
+            raise ConfigurationError(
+                _label("endpoint", endpoint_env), raw_endpoint, exc.accepted
+            ) from None
+        raise
+
+    raw_token, token_env = _pick(api_token, ENV_DT_API_TOKEN)
+    token: Secret | None = None
+    if raw_token is not None:
+        text = str(raw_token).strip()
+        if not text or any(c.isspace() for c in text) or not text.isprintable():
+            raise ConfigurationError(
+                _label("api_token", token_env), None, "a Dynatrace API token without spaces", secret=True
+            )
+        if endpoints is None:
+            raise ConfigurationError(
+                _label("api_token", token_env),
+                None,
+                f"an endpoint as well (endpoint argument, {ENV_ENDPOINT} or {ENV_DT_ENDPOINT})",
+                secret=True,
+            )
+        token = Secret(text)
+
+    # Headers: per signal, env per-signal > env general; explicit argument entries win.
+    signal_headers: dict[str, dict[str, str]] = {}
+    for signal in SIGNALS:
+        merged: dict[str, str] = {}
+        for env_name in (ENV_HEADERS, ENV_SIGNAL_HEADERS[signal]):
+            raw = _env(env_name)
+            if raw:
+                merged.update(
+                    {k.lower(): v for k, v in _parse_key_values(env_name, raw, percent_decode=True).items()}
+                )
+        if headers:
+            if not isinstance(headers, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+            ):
+                raise ConfigurationError("headers (argument)", None, "a dict of str to str", secret=True)
+            merged.update({k.lower(): v for k, v in headers.items()})
+        if token is not None:
+            merged["authorization"] = f"Api-Token {token.reveal()}"
+        signal_headers[signal] = merged
+
+    raw_compression, comp_env = _pick(compression, ENV_COMPRESSION)
+    if raw_compression is None:
+        comp = "none" if endpoints is not None and endpoints.local_oneagent else "gzip"
+    else:
+        comp = str(raw_compression).strip().lower()
+        if comp not in ("gzip", "none", "deflate"):
+            raise ConfigurationError(_label("compression", comp_env), raw_compression, "gzip, deflate or none")
+
+    raw_timeout, timeout_env = _pick(export_timeout, ENV_TIMEOUT)
+    if raw_timeout is None:
+        timeout_s = 10.0
+    elif timeout_env:
+        # The OTel specification gives this variable in milliseconds.
+        timeout_s = (
+            _parse_number(
+                _label("export_timeout", timeout_env), raw_timeout, integer=False, minimum=1,
+                accepted="a positive number of milliseconds",
+            )
+            / 1000
+        )
+    else:
+        timeout_s = _parse_number(
+            "export_timeout (argument)", raw_timeout, integer=False, minimum=0.001,
+            accepted="a positive number of seconds",
+        )
+
+    raw_interval, interval_env = _pick(metric_export_interval_ms, ENV_METRIC_INTERVAL)
+    interval = 60_000
+    if raw_interval is not None:
+        interval = int(
+            _parse_number(
+                _label("metric_export_interval_ms", interval_env), raw_interval, integer=True, minimum=1,
+                accepted="a positive whole number of milliseconds",
+            )
+        )
+
+    raw_shutdown, shutdown_env = _pick(shutdown_timeout, ENV_SHUTDOWN_TIMEOUT)
+    shutdown_s = 10.0
+    if raw_shutdown is not None:
+        shutdown_s = _parse_number(
+            _label("shutdown_timeout", shutdown_env), raw_shutdown, integer=False, minimum=0,
+            accepted="a number of seconds >= 0",
+        )
+
+    raw_enabled, enabled_env = _pick(instrumentations, ENV_INSTRUMENTATIONS)
+    enabled = (
+        _names(_label("instrumentations", enabled_env), raw_enabled)
+        if raw_enabled is not None
+        else frozenset(KNOWN_INSTRUMENTATIONS)
+    )
+    raw_disabled, disabled_env = _pick(disabled_instrumentations, ENV_DISABLED_INSTRUMENTATIONS)
+    if raw_disabled is not None:
+        enabled = enabled - _names(_label("disabled_instrumentations", disabled_env), raw_disabled)
+
+    raw_capture, capture_env = _pick(capture_content, ENV_CAPTURE, ENV_OTEL_CAPTURE, ENV_TRACELOOP_CAPTURE)
+    capture = _capture_mode(raw_capture, capture_env) if raw_capture is not None else CaptureMode.SPAN_ONLY
+
+    raw_max, max_env = _pick(max_content_length, ENV_MAX_CONTENT_LENGTH)
+    max_len = 16_384
+    if raw_max is not None:
+        max_len = int(
+            _parse_number(
+                _label("max_content_length", max_env), raw_max, integer=True, minimum=16,
+                accepted="a whole number of characters >= 16",
+            )
+        )
+
+    if redact is not None and not callable(redact):
+        raise ConfigurationError("redact (argument)", redact, "a callable taking and returning a str")
+
+    chosen_profile = _resolve_profile(profile)
+
+    attrs: dict[str, str] = {}
+    raw_attrs = _env(ENV_RESOURCE_ATTRIBUTES)
+    if raw_attrs:
+        attrs.update(_parse_key_values(ENV_RESOURCE_ATTRIBUTES, raw_attrs, percent_decode=True))
+    if resource_attributes:
+        if not isinstance(resource_attributes, Mapping):
+            raise ConfigurationError("resource_attributes (argument)", resource_attributes, "a dict")
+        attrs.update({str(k): str(v) for k, v in resource_attributes.items()})
+
+    sampler = _env(ENV_SAMPLER)
+    if sampler is not None and sampler.lower() not in _KNOWN_SAMPLERS:
+        raise ConfigurationError(ENV_SAMPLER, sampler, ", ".join(sorted(_KNOWN_SAMPLERS)))
+    sampler_arg = _env(ENV_SAMPLER_ARG)
+    if sampler_arg is not None and sampler is not None and "traceidratio" in sampler.lower():
+        ratio = _parse_number(ENV_SAMPLER_ARG, sampler_arg, integer=False, minimum=0, accepted="a ratio 0..1")
+        if ratio > 1:
+            raise ConfigurationError(ENV_SAMPLER_ARG, sampler_arg, "a ratio 0..1")
+
+    raw_reuse = reuse_existing_providers if reuse_existing_providers is not None else True
+
+    service = service_name or _env(ENV_SERVICE_NAME)
+    return Settings(
+        service_name=service,
+        service_version=service_version or _env(ENV_SERVICE_VERSION),
+        deployment_environment=deployment_environment or _env(ENV_ENVIRONMENT),
+        resource_attributes=attrs,
+        endpoints=endpoints,
+        token=token,
+        headers=signal_headers,
+        compression=comp,
+        export_timeout=timeout_s,
+        metric_export_interval_ms=interval,
+        shutdown_timeout=shutdown_s,
+        instrumentations=enabled,
+        capture=capture,
+        max_content_length=max_len,
+        redact=redact,
+        profile=chosen_profile,
+        traces=signal_on["traces"],
+        metrics=signal_on["metrics"],
+        logs=signal_on["logs"],
+        reuse_existing_providers=parse_bool("reuse_existing_providers (argument)", raw_reuse),
+    )
+
+
+def _resolve_profile(profile: str | Profile | None) -> Profile:
+    value, env_name = _pick(profile, ENV_PROFILE)
+    if value is not None:
+        try:
+            return Profile(str(value.value if isinstance(value, Profile) else value).strip().lower())
+        except ValueError:
+            raise ConfigurationError(_label("profile", env_name), value, "dynatrace or latest") from None
+    opt_in = _env(ENV_SEMCONV_OPT_IN) or ""
+    if "gen_ai_latest_experimental" in {v.strip() for v in opt_in.split(",")}:
+        return Profile.LATEST
+    return Profile.DYNATRACE
+
+
+def capture_from_env() -> CaptureMode:
+    """The content mode for instrumentors used on their own, without ``init()``."""
+    raw, env_name = _pick(None, ENV_CAPTURE, ENV_OTEL_CAPTURE, ENV_TRACELOOP_CAPTURE)
+    if raw is None:
+        return CaptureMode.SPAN_ONLY
+    return _capture_mode(raw, env_name)
+
+
+def profile_from_env() -> Profile:
+    return _resolve_profile(None)

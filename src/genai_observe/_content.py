@@ -1,0 +1,177 @@
+"""Prompt and completion content: what may leave the process, and in which shape.
+
+Every string goes through the same pipeline before it is exported: the user's redaction hook,
+credential masking (always on), then a length cap. Caps apply to values *before* JSON encoding,
+so the JSON attributes stay valid whatever the prompt size. Binary data (images, audio) is never
+exported: it is replaced by a short placeholder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+from ._record import Choice, Message, ToolCall
+
+REDACTED: Final = "[REDACTED]"
+TRUNCATED_MARK: Final = "…[truncated]"
+
+# Credentials people paste into prompts or that leak through tool outputs. Deliberately narrow
+# (prefixes with enough entropy after them) so ordinary text is not mangled.
+_CREDENTIALS: Final = re.compile(
+    r"""
+      \bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}   # OpenAI / Anthropic keys
+    | \b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b                   # AWS access key ids
+    | (?i:aws_secret_access_key)\s*[=:]\s*["']?[A-Za-z0-9/+=]{40}  # AWS secret keys in config text
+    | \bdt0[a-z][0-9]{2}\.[A-Za-z0-9]{8,}\.[A-Za-z0-9]{16,}      # Dynatrace tokens
+    | (?i:\bbearer\s+)[A-Za-z0-9\-._~+/]{8,}=*                  # bearer tokens
+    | (?i:\bapi-token\s+)[A-Za-z0-9\-._]{8,}                    # Dynatrace Api-Token headers
+    | \bgh[pousr]_[A-Za-z0-9]{30,}                              # GitHub tokens
+    | \bAIza[0-9A-Za-z\-_]{35}                                  # Google API keys
+    | \bxox[abprs]-[A-Za-z0-9\-]{10,}                           # Slack tokens
+    | \bnvapi-[A-Za-z0-9_\-]{20,}                               # NVIDIA API keys
+    """,
+    re.VERBOSE,
+)
+_DATA_URL: Final = re.compile(r"^data:([\w/+.-]*)(;[\w=.-]+)*;base64,", re.IGNORECASE)
+_MAX_DEPTH: Final = 12
+
+
+def mask_credentials(text: str) -> str:
+    return _CREDENTIALS.sub(REDACTED, text)
+
+
+class ContentPolicy:
+    """Applies redaction, masking and the length cap; turns records into exportable shapes."""
+
+    __slots__ = ("max_length", "redact")
+
+    def __init__(self, max_length: int = 16_384, redact: Callable[[str], str] | None = None) -> None:
+        self.max_length = max_length
+        self.redact = redact
+
+    # --- strings and structures --------------------------------------------------------------
+
+    def text(self, value: str) -> str:
+        if self.redact is not None:
+            try:
+                value = str(self.redact(value))
+            except Exception:  # a broken hook must not leak the raw text: drop it instead
+                return REDACTED
+        if _DATA_URL.match(value):
+            return _binary_placeholder(value)
+        value = _CREDENTIALS.sub(REDACTED, value)
+        if len(value) > self.max_length:
+            value = value[: self.max_length] + TRUNCATED_MARK
+        return value
+
+    def clean(self, value: Any, depth: int = 0) -> Any:
+        """A JSON-safe copy of ``value`` with every string processed and binary dropped."""
+        if isinstance(value, str):
+            return self.text(value)
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return f"<{len(value)} bytes omitted>"
+        if depth >= _MAX_DEPTH:
+            return "<nested too deep>"
+        if isinstance(value, Mapping):
+            return {str(k): self.clean(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.clean(v, depth + 1) for v in value]
+        dump = getattr(value, "model_dump", None)  # pydantic models from SDKs
+        if callable(dump):
+            try:
+                return self.clean(dump(exclude_none=True), depth + 1)
+            except Exception:
+                pass
+        return self.text(str(value))
+
+    def flat(self, value: Any) -> str:
+        """One attribute string: text as is, structures as JSON."""
+        if isinstance(value, str):
+            return self.text(value)
+        return dumps(self.clean(value))
+
+    # --- v1.41.0 JSON shapes ---------------------------------------------------------------
+
+    def input_messages(self, messages: Sequence[Message]) -> str:
+        return dumps([self._message(m) for m in messages])
+
+    def output_messages(self, choices: Sequence[Choice]) -> str:
+        out = []
+        for c in choices:
+            msg = self._message(Message(role=c.role, content=c.content, tool_calls=c.tool_calls))
+            if c.reasoning:
+                msg["parts"].insert(0, {"type": "reasoning", "content": self.flat(c.reasoning)})
+            msg["finish_reason"] = c.finish_reason or ""
+            out.append(msg)
+        return dumps(out)
+
+    def system_instructions(self, items: Sequence[Any]) -> str:
+        parts: list[dict[str, Any]] = []
+        for item in items:
+            parts.extend(self._parts(item))
+        return dumps(parts)
+
+    def tool_definitions(self, tools: Sequence[Mapping[str, Any]]) -> str:
+        return dumps([self.clean({"type": "function", **dict(t)}) for t in tools])
+
+    def _message(self, m: Message) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = []
+        if m.role == "tool" or m.tool_call_id:
+            parts.append({"type": "tool_call_response", "id": m.tool_call_id, "response": self.clean(m.content)})
+        else:
+            parts.extend(self._parts(m.content))
+        for call in m.tool_calls or ():
+            parts.append(self._tool_call(call))
+        msg: dict[str, Any] = {"role": m.role, "parts": parts}
+        if m.name:
+            msg["name"] = self.text(m.name)
+        return msg
+
+    def _tool_call(self, call: ToolCall) -> dict[str, Any]:
+        arguments: Any = call.arguments
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except ValueError:
+                pass
+        return {"type": "tool_call", "id": call.id, "name": call.name, "arguments": self.clean(arguments)}
+
+    def _parts(self, content: Any) -> list[dict[str, Any]]:
+        if content is None:
+            return []
+        if isinstance(content, str):
+            return [{"type": "text", "content": self.text(content)}]
+        if isinstance(content, Mapping):
+            return [self._part(content)]
+        if isinstance(content, (list, tuple)):
+            return [self._part(p) if isinstance(p, Mapping) else self._parts(p)[0] for p in content if p is not None]
+        return [{"type": "text", "content": self.flat(content)}]
+
+    def _part(self, part: Mapping[str, Any]) -> dict[str, Any]:
+        kind = part.get("type")
+        if kind in ("text", "input_text", "output_text") and isinstance(part.get("text"), str):
+            return {"type": "text", "content": self.text(part["text"])}
+        if kind in ("image_url", "input_image", "image", "input_audio", "audio", "document", "file"):
+            modality = "image" if "image" in str(kind) else str(kind).replace("input_", "")
+            url = part.get("image_url")
+            url = url.get("url") if isinstance(url, Mapping) else url
+            if isinstance(url, str) and not _DATA_URL.match(url):
+                return {"type": "uri", "modality": modality, "uri": self.text(url)}
+            return {"type": "blob", "modality": modality, "content": "<omitted>"}
+        if kind == "thinking" or kind == "reasoning":
+            return {"type": "reasoning", "content": self.flat(part.get("thinking") or part.get("text") or "")}
+        return {"type": str(kind or "generic"), **{k: self.clean(v) for k, v in part.items() if k != "type"}}
+
+
+def _binary_placeholder(data_url: str) -> str:
+    head = data_url.split(",", 1)[0]
+    return f"{head},<{len(data_url) - len(head) - 1} base64 chars omitted>"
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -1,0 +1,252 @@
+"""The export pipeline Dynatrace needs, built from the OTel SDK's own exporters and processors.
+
+What we add on top of the SDK, and why:
+
+* DELTA temporality and explicit-bucket histograms, set in code: Dynatrace rejects cumulative
+  monotonic sums and loses exponential buckets, and an environment variable is too easy to miss.
+* OTLP partial success: the SDK treats every 2xx as success, but Dynatrace reports rejected spans,
+  data points and log records inside an HTTP 200. A ``requests`` response hook on the exporter's
+  session decodes that body and logs the rejection (rate-limited), and :class:`ExportStats`
+  counts it.
+* Retries of 429/502/503/504 honouring ``Retry-After`` within the export timeout are done by the
+  SDK's exporter (opentelemetry-exporter-otlp-proto-http >= 1.45); tests pin that behaviour.
+* Queue drops: the SDK's batch processors drop on a full queue and log one warning per item. A
+  logging filter counts those drops and turns them into one rate-limited summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import IO, Any, Final
+
+import requests
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.metrics import (
+    Counter,
+    Histogram,
+    ObservableCounter,
+    ObservableGauge,
+    ObservableUpDownCounter,
+    UpDownCounter,
+)
+from opentelemetry.sdk.metrics.export import AggregationTemporality
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from . import _semconv as sc
+from ._config import Settings
+
+_log = logging.getLogger("genai_observe")
+
+# Counters and histograms DELTA (Dynatrace accepts nothing else for them); up-down counters and
+# gauges stay CUMULATIVE, which Dynatrace ingests as gauges.
+DELTA_TEMPORALITY: Final[dict[type, AggregationTemporality]] = {
+    Counter: AggregationTemporality.DELTA,
+    Histogram: AggregationTemporality.DELTA,
+    ObservableCounter: AggregationTemporality.DELTA,
+    UpDownCounter: AggregationTemporality.CUMULATIVE,
+    ObservableUpDownCounter: AggregationTemporality.CUMULATIVE,
+    ObservableGauge: AggregationTemporality.CUMULATIVE,
+}
+
+_COMPRESSION: Final = {"gzip": Compression.Gzip, "deflate": Compression.Deflate, "none": Compression.NoCompression}
+_REPORT_EVERY_S: Final = 60.0
+
+
+class ExportStats:
+    """Counts of what did not make it, for ``Handle.stats()`` and rate-limited warnings."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.rejected: dict[str, int] = {"traces": 0, "metrics": 0, "logs": 0}
+        self.dropped: dict[str, int] = {"traces": 0, "logs": 0}
+        self._last_report: dict[str, float] = {}
+        self._unreported: dict[str, int] = {}
+
+    def add_rejected(self, signal: str, count: int, message: str) -> None:
+        with self._lock:
+            self.rejected[signal] = self.rejected.get(signal, 0) + count
+        self._report(
+            f"rejected:{signal}",
+            count,
+            "genai_observe: the OTLP endpoint rejected %d %s item(s)%s: %s",
+            signal,
+            message or "(no message)",
+        )
+
+    def add_dropped(self, signal: str, count: int = 1) -> None:
+        with self._lock:
+            self.dropped[signal] = self.dropped.get(signal, 0) + count
+        self._report(
+            f"dropped:{signal}",
+            count,
+            "genai_observe: export queue full, dropped %d %s item(s)%s: %s",
+            signal,
+            "raise OTEL_BSP_MAX_QUEUE_SIZE / OTEL_BLRP_MAX_QUEUE_SIZE or check the endpoint",
+        )
+
+    def _report(self, key: str, count: int, fmt: str, signal: str, detail: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            pending = self._unreported.get(key, 0) + count
+            last = self._last_report.get(key)
+            if last is not None and now - last < _REPORT_EVERY_S:
+                self._unreported[key] = pending
+                return
+            self._last_report[key] = now
+            self._unreported[key] = 0
+        since = f" (in the last {_REPORT_EVERY_S:.0f}s)" if last is not None else ""
+        _log.warning(fmt, pending, signal, since, detail)
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {"rejected": dict(self.rejected), "dropped": dict(self.dropped)}
+
+
+def _partial_success_hook(signal: str, stats: ExportStats) -> Any:
+    """A ``requests`` response hook that decodes OTLP partial success from a 2xx body."""
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+    message_type: Any
+    field: str
+    if signal == "traces":
+        message_type, field = trace_service_pb2.ExportTraceServiceResponse, "rejected_spans"
+    elif signal == "metrics":
+        message_type, field = metrics_service_pb2.ExportMetricsServiceResponse, "rejected_data_points"
+    else:
+        message_type, field = logs_service_pb2.ExportLogsServiceResponse, "rejected_log_records"
+
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        try:
+            if not 200 <= response.status_code < 300 or not response.content:
+                return
+            if "protobuf" not in response.headers.get("content-type", "application/x-protobuf"):
+                return
+            parsed = message_type()
+            parsed.ParseFromString(response.content)
+            if not parsed.HasField("partial_success"):
+                return
+            rejected = int(getattr(parsed.partial_success, field))
+            message = str(parsed.partial_success.error_message)[:500]
+            if rejected or message:
+                stats.add_rejected(signal, rejected, message)
+        except Exception:  # an odd body must not break the export
+            _log.debug("genai_observe: could not decode the OTLP response body", exc_info=True)
+
+    return hook
+
+
+def _session(signal: str, stats: ExportStats) -> requests.Session:
+    session = requests.Session()
+    session.hooks["response"].append(_partial_success_hook(signal, stats))
+    return session
+
+
+def _common(settings: Settings, signal: str, stats: ExportStats) -> dict[str, Any]:
+    assert settings.endpoints is not None
+    return {
+        "endpoint": settings.endpoints.for_signal(signal),
+        "headers": dict(settings.headers.get(signal, {})),
+        "timeout": settings.export_timeout,
+        "compression": _COMPRESSION[settings.compression],
+        "session": _session(signal, stats),
+    }
+
+
+def span_exporter(settings: Settings, stats: ExportStats) -> OTLPSpanExporter:
+    return OTLPSpanExporter(**_common(settings, "traces", stats))
+
+
+def metric_exporter(settings: Settings, stats: ExportStats) -> OTLPMetricExporter:
+    return OTLPMetricExporter(
+        **_common(settings, "metrics", stats),
+        preferred_temporality=dict(DELTA_TEMPORALITY),
+        preferred_aggregation={Histogram: ExplicitBucketHistogramAggregation()},
+    )
+
+
+def log_exporter(settings: Settings, stats: ExportStats) -> OTLPLogExporter:
+    return OTLPLogExporter(**_common(settings, "logs", stats))
+
+
+class DropCounter(logging.Filter):
+    """Counts the SDK's per-item "Queue full, dropping ..." warnings and silences them.
+
+    The summary goes out through :class:`ExportStats` (one warning a minute at most).
+    """
+
+    LOGGER: Final = "opentelemetry.sdk._shared_internal"
+
+    def __init__(self, stats: ExportStats) -> None:
+        super().__init__()
+        self.stats = stats
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Queue full, dropping %s.":
+            kind = str(record.args[0]) if isinstance(record.args, tuple) and record.args else ""
+            self.stats.add_dropped("logs" if kind.lower().startswith("log") else "traces")
+            return False
+        return True
+
+    def install(self) -> None:
+        logging.getLogger(self.LOGGER).addFilter(self)
+
+    def remove(self) -> None:
+        logging.getLogger(self.LOGGER).removeFilter(self)
+
+
+class ConsoleSpanExporter(SpanExporter):
+    """The no-endpoint default: one compact, readable line per GenAI operation on stderr."""
+
+    def __init__(self, out: IO[str] | None = None) -> None:
+        self._out = out
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        out = self._out or sys.stderr
+        try:
+            for span in spans:
+                line = format_span(span)
+                if line:
+                    out.write(line + "\n")
+            out.flush()
+        except Exception:
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def format_span(span: ReadableSpan) -> str | None:
+    attrs = span.attributes or {}
+    operation = attrs.get(sc.GEN_AI_OPERATION_NAME)
+    if operation is None:
+        return None
+    model = attrs.get(sc.GEN_AI_RESPONSE_MODEL) or attrs.get(sc.GEN_AI_REQUEST_MODEL) or "?"
+    provider = attrs.get(sc.GEN_AI_PROVIDER_NAME, "?")
+    parts = [f"genai-observe: {operation} {model} [{provider}]"]
+    tokens_in = attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS)
+    tokens_out = attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)
+    if tokens_in is not None or tokens_out is not None:
+        parts.append(f"tokens in={tokens_in if tokens_in is not None else '-'} "
+                     f"out={tokens_out if tokens_out is not None else '-'}")
+    if span.end_time is not None and span.start_time is not None:
+        parts.append(f"{(span.end_time - span.start_time) / 1e9:.3f}s")
+    if attrs.get(sc.GEN_AI_REQUEST_STREAM):
+        parts.append("stream")
+    error = attrs.get(sc.ERROR_TYPE)
+    parts.append(f"error={error}" if error else "ok")
+    return "  ".join(parts)

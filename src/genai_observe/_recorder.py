@@ -1,0 +1,489 @@
+"""The one place that turns an :class:`LLMCall` into a span, metrics and an optional log event.
+
+Provider adapters never touch OpenTelemetry; they fill an LLMCall and hand it here. Everything in
+this module is defensive: a failure while recording is logged once at debug level and swallowed,
+because the host application must never see an exception of ours.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry._logs import Logger, LoggerProvider, get_logger_provider
+from opentelemetry.metrics import Meter, MeterProvider, get_meter_provider
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+
+from . import _semconv as sc
+from ._config import CaptureMode, Profile
+from ._content import ContentPolicy, mask_credentials
+from ._record import LLMCall, ToolCall
+from ._version import __version__
+
+_log = logging.getLogger("genai_observe")
+
+_SCOPE: Final = "genai_observe"
+# Inter-chunk gaps kept per stream for time_per_output_chunk; bounded so a runaway stream
+# cannot grow memory without limit.
+_MAX_CHUNK_GAPS: Final = 8192
+_SUPPRESS_KEY: Final = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # type: ignore[attr-defined]
+
+_reported: set[str] = set()
+
+
+def report_internal_error(where: str, exc: BaseException | None = None) -> None:
+    """Log a failure of our own code once per place, at debug level, and never raise."""
+    if where in _reported:
+        return
+    _reported.add(where)  # bounded: `where` is always a literal
+    try:
+        _log.debug("genai_observe: internal error in %s (reported once)", where, exc_info=exc)
+    except Exception:
+        pass
+
+
+def instrumentation_suppressed() -> bool:
+    """True inside our own exporters and wherever the user suppressed instrumentation."""
+    return bool(otel_context.get_value(_SUPPRESS_KEY))
+
+
+class Recorder:
+    """Holds the tracer, the instruments and the content settings for one instrumentation."""
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        logger_provider: LoggerProvider | None = None,
+        capture: CaptureMode = CaptureMode.SPAN_ONLY,
+        profile: Profile = Profile.DYNATRACE,
+        content: ContentPolicy | None = None,
+        scope: str = _SCOPE,
+    ) -> None:
+        self.capture = capture
+        self.profile = profile
+        self.content = content or ContentPolicy()
+        self._legacy = profile is Profile.DYNATRACE
+        self.tracer = trace.get_tracer(scope, __version__, tracer_provider)
+        meter: Meter = (meter_provider or get_meter_provider()).get_meter(scope, __version__)
+        self._duration = meter.create_histogram(
+            sc.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+        )
+        self._tokens = meter.create_histogram(
+            sc.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=list(sc.TOKEN_USAGE_BUCKETS),
+        )
+        self._choices = meter.create_counter(
+            sc.METRIC_GENERATION_CHOICES, unit="{choice}", description="Number of choices returned."
+        )
+        self._vector_size = meter.create_counter(
+            sc.METRIC_EMBEDDINGS_VECTOR_SIZE, unit="{element}", description="Size of returned embedding vectors."
+        )
+        self._ttfc = meter.create_histogram(
+            sc.METRIC_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time to receive the first chunk of a streamed response.",
+            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+        )
+        self._tpoc = meter.create_histogram(
+            sc.METRIC_TIME_PER_OUTPUT_CHUNK,
+            unit="s",
+            description="Time between consecutive chunks of a streamed response.",
+            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+        )
+        self._logger: Logger | None = None
+        if capture.on_event:
+            self._logger = (logger_provider or get_logger_provider()).get_logger(scope, __version__)
+
+    # --- entry points used by adapters ---------------------------------------------------------
+
+    def start(self, call: LLMCall) -> Invocation | None:
+        """Start the span for ``call``; None when suppressed or when our own code failed."""
+        if instrumentation_suppressed():
+            return None
+        try:
+            name = f"{call.operation} {call.request_model}" if call.request_model else call.operation
+            span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=self._start_attributes(call))
+            return Invocation(self, call, span)
+        except Exception as exc:
+            report_internal_error("recorder.start", exc)
+            return None
+
+    def start_from(self, build: Callable[[], LLMCall]) -> Invocation | None:
+        """Build the record with the adapter's function, tolerating adapter bugs."""
+        if instrumentation_suppressed():
+            return None
+        try:
+            call = build()
+        except Exception as exc:
+            report_internal_error(f"adapter.request:{getattr(build, '__qualname__', '?')}", exc)
+            return None
+        return self.start(call)
+
+    # --- attribute building --------------------------------------------------------------------
+
+    def _start_attributes(self, call: LLMCall) -> dict[str, Any]:
+        a: dict[str, Any] = {
+            sc.GEN_AI_OPERATION_NAME: call.operation,
+            sc.GEN_AI_PROVIDER_NAME: call.provider,
+        }
+        if call.request_model is not None:
+            a[sc.GEN_AI_REQUEST_MODEL] = call.request_model
+        if call.server_address is not None:
+            a[sc.SERVER_ADDRESS] = call.server_address
+            if call.server_port is not None:
+                a[sc.SERVER_PORT] = call.server_port
+        if call.stream:
+            a[sc.GEN_AI_REQUEST_STREAM] = True
+        for key, value in (
+            (sc.GEN_AI_REQUEST_MAX_TOKENS, call.max_tokens),
+            (sc.GEN_AI_REQUEST_TEMPERATURE, call.temperature),
+            (sc.GEN_AI_REQUEST_TOP_P, call.top_p),
+            (sc.GEN_AI_REQUEST_TOP_K, call.top_k),
+            (sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, call.frequency_penalty),
+            (sc.GEN_AI_REQUEST_PRESENCE_PENALTY, call.presence_penalty),
+            (sc.GEN_AI_REQUEST_SEED, call.seed),
+            (sc.GEN_AI_OUTPUT_TYPE, call.output_type),
+        ):
+            if value is not None:
+                a[key] = value
+        if call.stop_sequences:
+            a[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(call.stop_sequences)
+        if call.choice_count is not None and call.choice_count != 1:
+            a[sc.GEN_AI_REQUEST_CHOICE_COUNT] = call.choice_count
+        if call.encoding_formats:
+            a[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = list(call.encoding_formats)
+        if call.request_attributes:
+            a.update(call.request_attributes)
+        if self._legacy:
+            a[sc.GEN_AI_SYSTEM] = call.system or sc.GEN_AI_SYSTEM_BY_PROVIDER.get(call.provider, call.provider)
+            a[sc.LLM_REQUEST_TYPE] = sc.LLM_REQUEST_TYPE_BY_OPERATION.get(call.operation, call.operation)
+            if call.stream:
+                a[sc.LLM_IS_STREAMING] = True
+            if call.api_base is not None:
+                a[sc.GEN_AI_OPENAI_API_BASE] = call.api_base
+            if call.legacy_attributes:
+                a.update(call.legacy_attributes)
+        if self.capture.on_span:
+            self._request_content(call, a)
+        return a
+
+    def _request_content(self, call: LLMCall, a: dict[str, Any]) -> None:
+        policy = self.content
+        if not self._legacy:
+            if call.input_messages:
+                a[sc.GEN_AI_INPUT_MESSAGES] = policy.input_messages(call.input_messages)
+            if call.system_instructions:
+                a[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = policy.system_instructions(call.system_instructions)
+            if call.tool_definitions:
+                a[sc.GEN_AI_TOOL_DEFINITIONS] = policy.tool_definitions(call.tool_definitions)
+            return
+        index = 0
+        for instruction in call.system_instructions or ():
+            a[f"{sc.GEN_AI_PROMPT}.{index}.role"] = "system"
+            a[f"{sc.GEN_AI_PROMPT}.{index}.content"] = policy.flat(instruction)
+            index += 1
+        for message in call.input_messages:
+            prefix = f"{sc.GEN_AI_PROMPT}.{index}"
+            a[f"{prefix}.role"] = message.role
+            if message.content is not None:
+                a[f"{prefix}.content"] = policy.flat(message.content)
+            if message.tool_call_id:
+                a[f"{prefix}.tool_call_id"] = message.tool_call_id
+            self._legacy_tool_calls(prefix, message.tool_calls, a)
+            index += 1
+        for i, tool in enumerate(call.tool_definitions or ()):
+            prefix = f"{sc.LLM_REQUEST_FUNCTIONS}.{i}"
+            if tool.get("name") is not None:
+                a[f"{prefix}.name"] = str(tool["name"])
+            if tool.get("description") is not None:
+                a[f"{prefix}.description"] = policy.flat(tool["description"])
+            if tool.get("parameters") is not None:
+                a[f"{prefix}.parameters"] = policy.flat(tool["parameters"])
+        if call.prompt_filter_results is not None:
+            a[sc.GEN_AI_PROMPT_FILTER_RESULTS] = policy.flat(call.prompt_filter_results)
+
+    def _legacy_tool_calls(self, prefix: str, calls: list[ToolCall] | None, a: dict[str, Any]) -> None:
+        for j, tc in enumerate(calls or ()):
+            p = f"{prefix}.tool_calls.{j}"
+            if tc.id is not None:
+                a[f"{p}.id"] = tc.id
+            if tc.name is not None:
+                a[f"{p}.name"] = tc.name
+            if tc.arguments is not None:
+                a[f"{p}.arguments"] = self.content.flat(tc.arguments)
+
+    def _end_attributes(self, call: LLMCall) -> dict[str, Any]:
+        a: dict[str, Any] = {}
+        if call.response_id is not None:
+            a[sc.GEN_AI_RESPONSE_ID] = call.response_id
+        if call.response_model is not None:
+            a[sc.GEN_AI_RESPONSE_MODEL] = call.response_model
+        reasons = [c.finish_reason for c in call.choices if c.finish_reason]
+        if reasons:
+            a[sc.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+        if call.embedding_vector_size is not None:
+            a[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = call.embedding_vector_size
+        u = call.usage
+        if u is not None:
+            if u.input_tokens is not None:
+                a[sc.GEN_AI_USAGE_INPUT_TOKENS] = u.input_tokens
+            if u.output_tokens is not None:
+                a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = u.output_tokens
+            if u.cache_read_input_tokens is not None:
+                a[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = u.cache_read_input_tokens
+            if u.cache_creation_input_tokens is not None:
+                a[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = u.cache_creation_input_tokens
+            if u.reasoning_output_tokens is not None:
+                a[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = u.reasoning_output_tokens
+        if call.response_attributes:
+            a.update(call.response_attributes)
+        if call.error_type is not None:
+            a[sc.ERROR_TYPE] = call.error_type
+        if self._legacy:
+            if u is not None:
+                if u.input_tokens is not None:
+                    a[sc.GEN_AI_USAGE_PROMPT_TOKENS] = u.input_tokens
+                if u.output_tokens is not None:
+                    a[sc.GEN_AI_USAGE_COMPLETION_TOKENS] = u.output_tokens
+                total = u.total_tokens
+                if total is None and u.input_tokens is not None and u.output_tokens is not None:
+                    total = u.input_tokens + u.output_tokens
+                if total is not None:
+                    a[sc.LLM_USAGE_TOTAL_TOKENS] = total
+                if u.cache_read_input_tokens is not None:
+                    a[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_LEGACY] = u.cache_read_input_tokens
+                if u.cache_creation_input_tokens is not None:
+                    a[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_LEGACY] = u.cache_creation_input_tokens
+            fingerprint = call.response_attributes.get(sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT)
+            if fingerprint is not None:
+                a[sc.GEN_AI_OPENAI_SYSTEM_FINGERPRINT] = fingerprint
+        if self.capture.on_span and call.choices:
+            self._response_content(call, a)
+        return a
+
+    def _response_content(self, call: LLMCall, a: dict[str, Any]) -> None:
+        policy = self.content
+        if not self._legacy:
+            a[sc.GEN_AI_OUTPUT_MESSAGES] = policy.output_messages(call.choices)
+            return
+        for position, choice in enumerate(call.choices):
+            prefix = f"{sc.GEN_AI_COMPLETION}.{position}"
+            a[f"{prefix}.role"] = choice.role
+            if choice.content is not None:
+                a[f"{prefix}.content"] = policy.flat(choice.content)
+            if choice.finish_reason is not None:
+                a[f"{prefix}.finish_reason"] = choice.finish_reason
+            if choice.reasoning:
+                a[f"{prefix}.reasoning"] = policy.flat(choice.reasoning)
+            if choice.content_filter_results is not None:
+                a[f"{prefix}.content_filter_results"] = policy.flat(choice.content_filter_results)
+            self._legacy_tool_calls(prefix, choice.tool_calls, a)
+
+    def metric_attributes(self, call: LLMCall) -> dict[str, Any]:
+        a: dict[str, Any] = {
+            sc.GEN_AI_OPERATION_NAME: call.operation,
+            sc.GEN_AI_PROVIDER_NAME: call.provider,
+        }
+        if self._legacy:
+            a[sc.GEN_AI_SYSTEM] = call.system or sc.GEN_AI_SYSTEM_BY_PROVIDER.get(call.provider, call.provider)
+        if call.request_model is not None:
+            a[sc.GEN_AI_REQUEST_MODEL] = call.request_model
+        if call.response_model is not None:
+            a[sc.GEN_AI_RESPONSE_MODEL] = call.response_model
+        if call.server_address is not None:
+            a[sc.SERVER_ADDRESS] = call.server_address
+            if call.server_port is not None:
+                a[sc.SERVER_PORT] = call.server_port
+        if call.error_type is not None:
+            a[sc.ERROR_TYPE] = call.error_type
+        return a
+
+    # --- metrics and events --------------------------------------------------------------------
+
+    def _record_metrics(self, inv: Invocation, duration: float) -> None:
+        call = inv.call
+        attrs = self.metric_attributes(call)
+        self._duration.record(duration, attrs)
+        u = call.usage
+        if u is not None:
+            if u.input_tokens is not None:
+                self._tokens.record(u.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
+            if u.output_tokens is not None:
+                self._tokens.record(u.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+        if call.choices:
+            self._choices.add(len(call.choices), attrs)
+        if call.embedding_vector_size is not None:
+            self._vector_size.add(call.embedding_vector_size, attrs)
+        if inv.first_chunk_at is not None:
+            self._ttfc.record(inv.first_chunk_at - inv.started, attrs)
+            for gap in inv.chunk_gaps or ():
+                self._tpoc.record(gap, attrs)
+
+    def _emit_event(self, inv: Invocation, span_attributes: dict[str, Any]) -> None:
+        logger = self._logger
+        if logger is None:
+            return
+        call = inv.call
+        policy = self.content
+        attrs: dict[str, Any] = {
+            k: v
+            for k, v in span_attributes.items()
+            if not k.startswith((sc.GEN_AI_PROMPT + ".", sc.GEN_AI_COMPLETION + ".", sc.LLM_REQUEST_FUNCTIONS))
+        }
+        if call.input_messages:
+            attrs[sc.GEN_AI_INPUT_MESSAGES] = policy.input_messages(call.input_messages)
+        if call.system_instructions:
+            attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = policy.system_instructions(call.system_instructions)
+        if call.tool_definitions:
+            attrs[sc.GEN_AI_TOOL_DEFINITIONS] = policy.tool_definitions(call.tool_definitions)
+        if call.choices:
+            attrs[sc.GEN_AI_OUTPUT_MESSAGES] = policy.output_messages(call.choices)
+        logger.emit(
+            event_name=sc.EVENT_INFERENCE_DETAILS,
+            attributes=attrs,
+            context=trace.set_span_in_context(inv.span),
+        )
+
+
+
+class Invocation:
+    """One operation in flight: the span, its timing, and the record being filled in."""
+
+    __slots__ = (
+        "_ended",
+        "_token",
+        "call",
+        "chunk_gaps",
+        "first_chunk_at",
+        "last_chunk_at",
+        "recorder",
+        "span",
+        "started",
+    )
+
+    def __init__(self, recorder: Recorder, call: LLMCall, span: Span) -> None:
+        self.recorder = recorder
+        self.call = call
+        self.span = span
+        self.started = time.perf_counter()
+        self.first_chunk_at: float | None = None
+        self.last_chunk_at = 0.0
+        self.chunk_gaps: list[float] | None = None
+        self._ended = False
+        self._token: object | None = None
+
+    # Make the span current while the provider call runs, so HTTP-client spans nest under it.
+    def activate(self) -> None:
+        try:
+            self._token = otel_context.attach(trace.set_span_in_context(self.span))
+        except Exception as exc:
+            report_internal_error("invocation.activate", exc)
+
+    def deactivate(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                otel_context.detach(token)  # type: ignore[arg-type]
+            except Exception as exc:
+                report_internal_error("invocation.deactivate", exc)
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def chunk(self) -> None:
+        """Note the arrival of one streamed chunk (cheap: called per chunk)."""
+        now = time.perf_counter()
+        if self.first_chunk_at is None:
+            self.first_chunk_at = now
+            self.chunk_gaps = []
+        else:
+            gaps = self.chunk_gaps
+            if gaps is not None and len(gaps) < _MAX_CHUNK_GAPS:
+                gaps.append(now - self.last_chunk_at)
+        self.last_chunk_at = now
+
+    def finish(self, fill: Callable[[LLMCall], None] | None = None, *, end_reason: str | None = None) -> None:
+        """Complete the record with ``fill`` (the adapter's response reader) and end everything."""
+        if self._ended:
+            return
+        self._ended = True
+        duration = time.perf_counter() - self.started
+        if fill is not None:
+            try:
+                fill(self.call)
+            except Exception as exc:
+                report_internal_error(f"adapter.response:{getattr(fill, '__qualname__', '?')}", exc)
+        self._end(duration, end_reason, None)
+
+    def fail(self, exc: BaseException, fill: Callable[[LLMCall], None] | None = None) -> None:
+        """End with an error; ``exc`` is the exception the caller is about to see."""
+        if self._ended:
+            return
+        self._ended = True
+        duration = time.perf_counter() - self.started
+        if fill is not None:
+            try:
+                fill(self.call)
+            except Exception as err:
+                report_internal_error(f"adapter.partial:{getattr(fill, '__qualname__', '?')}", err)
+        self.call.error_type = error_type_of(exc)
+        self._end(duration, "error", exc)
+
+    def _end(self, duration: float, end_reason: str | None, exc: BaseException | None) -> None:
+        recorder = self.recorder
+        span = self.span
+        attrs: dict[str, Any] = {}
+        try:
+            attrs = recorder._end_attributes(self.call)
+            if end_reason is not None and self.call.stream:
+                attrs[sc.STREAM_END_REASON] = end_reason
+            if span.is_recording():
+                span.set_attributes(attrs)
+                if exc is not None:
+                    message = _short(exc)
+                    # Provider error texts can quote keys ("Incorrect API key provided: sk-..."):
+                    # the exception event carries the masked text, never the raw one.
+                    span.record_exception(exc, attributes={"exception.message": message})
+                    span.set_status(Status(StatusCode.ERROR, message))
+        except Exception as err:
+            report_internal_error("recorder.end_span", err)
+        finally:
+            try:
+                span.end()
+            except Exception as err:
+                report_internal_error("recorder.span_end", err)
+        try:
+            recorder._record_metrics(self, duration)
+        except Exception as err:
+            report_internal_error("recorder.metrics", err)
+        if recorder._logger is not None:
+            try:
+                recorder._emit_event(self, attrs)
+            except Exception as err:
+                report_internal_error("recorder.event", err)
+
+
+def error_type_of(exc: BaseException) -> str:
+    return type(exc).__qualname__
+
+
+def _short(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:
+        text = ""
+    text = mask_credentials(text[:512])
+    return f"{type(exc).__qualname__}: {text}" if text else type(exc).__qualname__
+

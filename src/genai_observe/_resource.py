@@ -1,0 +1,82 @@
+"""The OpenTelemetry Resource: service identity plus Dynatrace host/process enrichment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+
+from ._config import Settings
+from ._recorder import report_internal_error
+
+# A OneAgent-monitored process can open this (virtual) file; its content is the path of a file
+# holding the process's Dynatrace attributes. Outside OneAgent it does not exist.
+DT_MAGIC_FILE = "dt_metadata_e617c525669e072eebe3d0f08212e8f2.json"
+# Written by the Dynatrace Operator / host agent for Kubernetes pods and hosts.
+DT_ENRICHMENT_FILES: tuple[str, ...] = (
+    "/var/lib/dynatrace/enrichment/dt_metadata.json",
+    "/var/lib/dynatrace/enrichment/dt_host_metadata.json",
+)
+_MAX_FILE_BYTES = 1 << 20
+
+
+def _read_attributes(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(_MAX_FILE_BYTES)
+    except OSError:
+        return {}
+    text = text.strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return {}
+        return {str(k): v for k, v in data.items() if isinstance(v, (str, int, float, bool))} if isinstance(
+            data, dict
+        ) else {}
+    # Older agents write key=value properties.
+    result: dict[str, Any] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() and not key.lstrip().startswith("#"):
+            result[key.strip()] = value.strip()
+    return result
+
+
+def dynatrace_enrichment(
+    magic_file: str | None = None, files: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Attributes from the Dynatrace enrichment files that exist; empty when none do."""
+    attributes: dict[str, Any] = {}
+    try:
+        for path in files if files is not None else DT_ENRICHMENT_FILES:
+            attributes.update(_read_attributes(path))
+        try:
+            with open(magic_file or DT_MAGIC_FILE, encoding="utf-8") as fh:
+                target = fh.read(4096).strip()
+        except OSError:
+            target = ""
+        if target:
+            attributes.update(_read_attributes(target))
+    except Exception as exc:  # enrichment is a bonus; never a reason to fail init()
+        report_internal_error("resource.enrichment", exc)
+    return attributes
+
+
+def build_resource(settings: Settings, enrichment: Mapping[str, Any] | None = None) -> Resource:
+    attributes: dict[str, Any] = dict(enrichment if enrichment is not None else dynatrace_enrichment())
+    attributes.update(settings.resource_attributes)
+    if settings.service_name:
+        attributes["service.name"] = settings.service_name
+    if settings.service_version:
+        attributes["service.version"] = settings.service_version
+    if settings.deployment_environment:
+        attributes["deployment.environment.name"] = settings.deployment_environment
+    # Resource.create adds telemetry.sdk.* and the OTEL_RESOURCE_ATTRIBUTES/OTEL_SERVICE_NAME
+    # detectors; the attributes given here win over the detectors.
+    return Resource.create(attributes)

@@ -1,0 +1,145 @@
+"""Every attribute name, metric name, value and bucket boundary the library emits.
+
+One place, so a rename is one edit and a test can compare against the spec tables
+(`shared/spec/dynatrace-genai-attributes.md`: what Dynatrace documents today, plus the
+OpenTelemetry GenAI semantic conventions v1.41.0).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- OpenTelemetry GenAI semantic conventions v1.41.0 ---------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+GEN_AI_REQUEST_FREQUENCY_PENALTY: Final = "gen_ai.request.frequency_penalty"
+GEN_AI_REQUEST_PRESENCE_PENALTY: Final = "gen_ai.request.presence_penalty"
+GEN_AI_REQUEST_STOP_SEQUENCES: Final = "gen_ai.request.stop_sequences"
+GEN_AI_REQUEST_SEED: Final = "gen_ai.request.seed"
+GEN_AI_REQUEST_CHOICE_COUNT: Final = "gen_ai.request.choice.count"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_REQUEST_ENCODING_FORMATS: Final = "gen_ai.request.encoding_formats"
+GEN_AI_OUTPUT_TYPE: Final = "gen_ai.output.type"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_EMBEDDINGS_DIMENSION_COUNT: Final = "gen_ai.embeddings.dimension.count"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+GEN_AI_TOOL_DEFINITIONS: Final = "gen_ai.tool.definitions"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+OPENAI_API_TYPE: Final = "openai.api.type"
+OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
+OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = "openai.response.system_fingerprint"
+OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+ERROR_TYPE: Final = "error.type"
+
+# --- Attributes Dynatrace documents today (OpenLLMetry generation) --------------------
+GEN_AI_SYSTEM: Final = "gen_ai.system"
+LLM_REQUEST_TYPE: Final = "llm.request.type"
+LLM_IS_STREAMING: Final = "llm.is_streaming"
+LLM_USAGE_TOTAL_TOKENS: Final = "llm.usage.total_tokens"
+LLM_REQUEST_FUNCTIONS: Final = "llm.request.functions"  # prefix: llm.request.functions.N.name
+GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
+GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_LEGACY: Final = "gen_ai.usage.cache_read_input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_LEGACY: Final = "gen_ai.usage.cache_creation_input_tokens"
+GEN_AI_PROMPT: Final = "gen_ai.prompt"  # prefix: gen_ai.prompt.N.role / .content
+GEN_AI_COMPLETION: Final = "gen_ai.completion"  # prefix: gen_ai.completion.N.*
+GEN_AI_PROMPT_FILTER_RESULTS: Final = "gen_ai.prompt.prompt_filter_results"
+GEN_AI_OPENAI_API_BASE: Final = "gen_ai.openai.api_base"
+GEN_AI_OPENAI_API_VERSION: Final = "gen_ai.openai.api_version"
+GEN_AI_OPENAI_SYSTEM_FINGERPRINT: Final = "gen_ai.openai.system_fingerprint"
+TRACELOOP_SPAN_KIND: Final = "traceloop.span.kind"
+TRACELOOP_WORKFLOW_NAME: Final = "traceloop.workflow.name"
+TRACELOOP_ENTITY_NAME: Final = "traceloop.entity.name"
+
+# --- Operation names (gen_ai.operation.name) and the llm.request.type they map to -----
+OP_CHAT: Final = "chat"
+OP_TEXT_COMPLETION: Final = "text_completion"
+OP_EMBEDDINGS: Final = "embeddings"
+OP_GENERATE_CONTENT: Final = "generate_content"
+OP_EXECUTE_TOOL: Final = "execute_tool"
+OP_INVOKE_AGENT: Final = "invoke_agent"
+OP_CREATE_AGENT: Final = "create_agent"
+
+LLM_REQUEST_TYPE_BY_OPERATION: Final[dict[str, str]] = {
+    OP_CHAT: "chat",
+    OP_TEXT_COMPLETION: "completion",
+    OP_EMBEDDINGS: "embedding",
+    OP_GENERATE_CONTENT: "chat",
+    OP_EXECUTE_TOOL: "tool",
+    OP_INVOKE_AGENT: "agent",
+}
+
+# --- Provider names (gen_ai.provider.name) and the gen_ai.system Dynatrace shows ------
+PROVIDER_OPENAI: Final = "openai"
+PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"
+PROVIDER_ANTHROPIC: Final = "anthropic"
+PROVIDER_AWS_BEDROCK: Final = "aws.bedrock"
+PROVIDER_OLLAMA: Final = "ollama"  # v1.41.0 has no value for Ollama; the de-facto name.
+PROVIDER_NVIDIA_NIM: Final = "nvidia_nim"  # v1.41.0 has no value for NIM; documented in docs/.
+PROVIDER_LANGCHAIN: Final = "langchain"
+
+# Dynatrace's provider pages key on gen_ai.system; values as OpenLLMetry wrote them.
+GEN_AI_SYSTEM_BY_PROVIDER: Final[dict[str, str]] = {
+    PROVIDER_OPENAI: "openai",
+    PROVIDER_AZURE_OPENAI: "openai",
+    PROVIDER_ANTHROPIC: "Anthropic",
+    PROVIDER_AWS_BEDROCK: "AWS",
+    PROVIDER_OLLAMA: "Ollama",
+    PROVIDER_NVIDIA_NIM: "nvidia_nim",
+    PROVIDER_LANGCHAIN: "Langchain",
+}
+
+# --- Token types (gen_ai.token.type) ---------------------------------------------------
+TOKEN_TYPE_INPUT: Final = "input"
+TOKEN_TYPE_OUTPUT: Final = "output"
+
+# --- Metrics -----------------------------------------------------------------------------
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_GENERATION_CHOICES: Final = "gen_ai.client.generation.choices"
+METRIC_EMBEDDINGS_VECTOR_SIZE: Final = "llm.openai.embeddings.vector_size"
+METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
+
+# v1.41.0 boundaries (explicit buckets; Dynatrace drops exponential buckets).
+TOKEN_USAGE_BUCKETS: Final[tuple[float, ...]] = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)
+DURATION_BUCKETS: Final[tuple[float, ...]] = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)
+
+# Attributes allowed on metric data points: low cardinality only (no prompts, ids, URLs).
+METRIC_ATTRIBUTE_KEYS: Final[tuple[str, ...]] = (
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_SYSTEM,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_RESPONSE_MODEL,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+    ERROR_TYPE,
+)
+
+# --- Log event ---------------------------------------------------------------------------
+EVENT_INFERENCE_DETAILS: Final = "gen_ai.client.inference.operation.details"
+
+# --- Span status for abandoned streams --------------------------------------------------
+STREAM_END_REASON: Final = "genai_observe.stream.end"  # exhausted | closed | abandoned | error

@@ -1,0 +1,183 @@
+"""Transparent stream proxies shared by every provider.
+
+A proxy wraps the SDK's stream object (wrapt.ObjectProxy, so ``isinstance``, attributes and the
+SDK's helper methods keep working), feeds each chunk to the adapter's accumulator, and ends the
+operation exactly once: on exhaustion, ``close()``, leaving a ``with`` block, an error, task
+cancellation, or garbage collection of an abandoned stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+
+from ._recorder import Invocation, report_internal_error
+from ._record import LLMCall
+
+ChunkHandler = Callable[[Any], None]
+Filler = Callable[[LLMCall], None]
+
+END_EXHAUSTED = "exhausted"
+END_CLOSED = "closed"
+END_ABANDONED = "abandoned"
+END_CANCELLED = "cancelled"
+
+
+class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]
+    def __init__(self, wrapped: Any, inv: Invocation, on_chunk: ChunkHandler | None, fill: Filler | None) -> None:
+        super().__init__(wrapped)
+        self._self_inv = inv
+        self._self_on_chunk = on_chunk
+        self._self_fill = fill
+
+    def _self_chunk(self, chunk: Any) -> None:
+        self._self_inv.chunk()
+        handler = self._self_on_chunk
+        if handler is not None:
+            try:
+                handler(chunk)
+            except Exception as exc:
+                report_internal_error("stream.on_chunk", exc)
+
+    def _self_end(self, reason: str) -> None:
+        inv = self._self_inv
+        if not inv.ended:
+            inv.finish(self._self_fill, end_reason=reason)
+
+    def _self_fail(self, exc: BaseException) -> None:
+        inv = self._self_inv
+        if inv.ended:
+            return
+        if isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
+            # The caller stopped waiting; nothing failed on the provider side.
+            inv.finish(self._self_fill, end_reason=END_CANCELLED)
+        else:
+            inv.fail(exc, self._self_fill)
+
+    def __del__(self) -> None:
+        try:
+            self._self_end(END_ABANDONED)
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return repr(self.__wrapped__)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("a live stream cannot be pickled")
+
+
+class SyncStreamProxy(_ProxyBase):
+    """Wraps an iterator/iterable of chunks (openai/anthropic ``Stream``, generators, ...)."""
+
+    def __init__(
+        self, wrapped: Any, inv: Invocation, on_chunk: ChunkHandler | None = None, fill: Filler | None = None
+    ) -> None:
+        super().__init__(wrapped, inv, on_chunk, fill)
+        self._self_iter: Any = wrapped if hasattr(type(wrapped), "__next__") else None
+
+    def __iter__(self) -> SyncStreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        it = self._self_iter
+        if it is None:
+            it = self._self_iter = iter(self.__wrapped__)
+        try:
+            chunk = next(it)
+        except StopIteration:
+            self._self_end(END_EXHAUSTED)
+            raise
+        except BaseException as exc:
+            self._self_fail(exc)
+            raise
+        self._self_chunk(chunk)
+        return chunk
+
+    def close(self) -> Any:
+        try:
+            close = getattr(self.__wrapped__, "close", None)
+            return close() if close is not None else None
+        finally:
+            self._self_end(END_CLOSED)
+
+    def __enter__(self) -> SyncStreamProxy:
+        enter = getattr(self.__wrapped__, "__enter__", None)
+        if enter is not None:
+            enter()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            exit_ = getattr(self.__wrapped__, "__exit__", None)
+            return exit_(exc_type, exc, tb) if exit_ is not None else None
+        finally:
+            self._self_end(END_CLOSED)
+
+
+class AsyncStreamProxy(_ProxyBase):
+    """Wraps an async iterator/iterable of chunks (``AsyncStream``, async generators, ...)."""
+
+    def __init__(
+        self, wrapped: Any, inv: Invocation, on_chunk: ChunkHandler | None = None, fill: Filler | None = None
+    ) -> None:
+        super().__init__(wrapped, inv, on_chunk, fill)
+        self._self_iter: Any = wrapped if hasattr(type(wrapped), "__anext__") else None
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        it = self._self_iter
+        if it is None:
+            it = self._self_iter = self.__wrapped__.__aiter__()
+        try:
+            chunk = await it.__anext__()
+        except StopAsyncIteration:
+            self._self_end(END_EXHAUSTED)
+            raise
+        except BaseException as exc:
+            self._self_fail(exc)
+            raise
+        self._self_chunk(chunk)
+        return chunk
+
+    async def close(self) -> Any:
+        try:
+            close = getattr(self.__wrapped__, "close", None) or getattr(self.__wrapped__, "aclose", None)
+            if close is None:
+                return None
+            result = close()
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                return await result
+            return result
+        finally:
+            self._self_end(END_CLOSED)
+
+    async def aclose(self) -> Any:
+        try:
+            aclose = getattr(self.__wrapped__, "aclose", None) or getattr(self.__wrapped__, "close", None)
+            if aclose is None:
+                return None
+            result = aclose()
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                return await result
+            return result
+        finally:
+            self._self_end(END_CLOSED)
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        enter = getattr(self.__wrapped__, "__aenter__", None)
+        if enter is not None:
+            await enter()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            exit_ = getattr(self.__wrapped__, "__aexit__", None)
+            return await exit_(exc_type, exc, tb) if exit_ is not None else None
+        finally:
+            self._self_end(END_CLOSED)

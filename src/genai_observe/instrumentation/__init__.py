@@ -1,0 +1,1 @@
+"""Provider instrumentors. Each lives in its own module and imports its SDK only when patching."""

@@ -1,0 +1,105 @@
+"""The base of every provider instrumentor: lazy patching and one Recorder per instrumentor.
+
+Patching happens in a wrapt post-import hook, so a provider SDK the application never imports
+costs nothing, and an SDK imported after ``init()`` is still instrumented. Already-imported SDKs
+are patched at once (wrapt fires the hook immediately).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection
+from types import ModuleType
+from typing import Any, ClassVar
+
+import wrapt
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+
+from .._config import CaptureMode, Profile, capture_from_env, profile_from_env
+from .._content import ContentPolicy
+from .._recorder import Recorder, report_internal_error
+
+
+class GenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Subclasses name the module to hook and implement ``_patch`` with ``self._wrap``."""
+
+    name: ClassVar[str] = ""
+    module: ClassVar[str] = ""
+    requirements: ClassVar[tuple[str, ...]] = ()
+
+    _lock = threading.Lock()
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return self.requirements
+
+    # --- BaseInstrumentor hooks ---------------------------------------------------------------
+
+    def _instrument(self, **kwargs: Any) -> None:
+        capture = kwargs.get("capture")
+        profile = kwargs.get("profile")
+        self.recorder = Recorder(
+            tracer_provider=kwargs.get("tracer_provider"),
+            meter_provider=kwargs.get("meter_provider"),
+            logger_provider=kwargs.get("logger_provider"),
+            capture=capture if isinstance(capture, CaptureMode) else capture_from_env(),
+            profile=profile if isinstance(profile, Profile) else profile_from_env(),
+            content=kwargs.get("content") if isinstance(kwargs.get("content"), ContentPolicy) else None,
+        )
+        self._wrapped: list[tuple[Any, str]] = []
+        self._active = True
+        if not getattr(self, "_hook_registered", False):
+            self._hook_registered = True
+            wrapt.register_post_import_hook(self._on_import, self.module)
+        else:
+            import sys
+
+            loaded = sys.modules.get(self.module)
+            if loaded is not None:
+                self._on_import(loaded)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        with self._lock:
+            self._active = False
+            for owner, attribute in reversed(self._wrapped):
+                try:
+                    unwrap(owner, attribute)
+                except Exception as exc:
+                    report_internal_error(f"{self.name}.unwrap", exc)
+            self._wrapped = []
+
+    def _on_import(self, module: ModuleType) -> None:
+        with self._lock:
+            if not getattr(self, "_active", False) or self._wrapped:
+                return
+            try:
+                self._patch(module)
+            except Exception as exc:
+                report_internal_error(f"{self.name}.patch", exc)
+
+    # --- for subclasses -------------------------------------------------------------------------
+
+    def _patch(self, module: ModuleType) -> None:
+        raise NotImplementedError
+
+    def _wrap(self, module_name: str, path: str, wrapper: Any) -> bool:
+        """Wrap ``module_name.path`` (e.g. ``"openai.resources.chat"``, ``"Completions.create"``).
+
+        A target missing in this SDK version is skipped, so older/newer SDKs are instrumented as far
+        as they match.
+        """
+        try:
+            owner, attribute, _original, wrapped = wrapt.resolve_path(module_name, path)
+            if isinstance(wrapped, wrapt.ObjectProxy) and hasattr(wrapped, "_self_genai_observe"):
+                return False
+            wrapt.wrap_function_wrapper(module_name, path, wrapper)
+            patched = getattr(owner, attribute)
+            try:
+                patched._self_genai_observe = True
+            except Exception:
+                pass
+            self._wrapped.append((owner, attribute))
+            return True
+        except (AttributeError, ImportError) as exc:
+            report_internal_error(f"{self.name}.wrap:{module_name}.{path}", exc)
+            return False

@@ -1,0 +1,113 @@
+"""Fixtures shared by every test: a clean environment, in-memory telemetry, the test rig."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import genai_observe
+from genai_observe._config import CaptureMode, Profile
+from genai_observe._content import ContentPolicy
+from genai_observe._export import DELTA_TEMPORALITY
+from genai_observe._recorder import Recorder
+from tests.rig.fixtures import otlp_receiver
+
+__all__ = ["otlp_receiver"]
+
+_PREFIXES = ("OTEL_", "DT_", "GENAI_OBSERVE_", "TRACELOOP_", "ANTHROPIC_OPEN_TELEMETRY")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees the developer's or CI's telemetry settings; init() is undone afterwards."""
+    for name in list(os.environ):
+        if name.startswith(_PREFIXES):
+            monkeypatch.delenv(name)
+    yield
+    genai_observe.shutdown(timeout=2)
+
+
+@dataclass
+class Telemetry:
+    """In-memory SDK providers for fast unit tests of the recorder and adapters."""
+
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider
+    span_exporter: InMemorySpanExporter
+    metric_reader: InMemoryMetricReader
+    log_exporter: InMemoryLogRecordExporter
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.span_exporter.get_finished_spans())
+
+    def span(self) -> ReadableSpan:
+        spans = self.spans()
+        assert len(spans) == 1, [s.name for s in spans]
+        return spans[0]
+
+    def metrics(self) -> dict[str, list[Any]]:
+        """Metric name -> data points, from one collection (DELTA: since the last collection)."""
+        data = self.metric_reader.get_metrics_data()
+        out: dict[str, list[Any]] = {}
+        if data is None:
+            return out
+        for rm in data.resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    out.setdefault(metric.name, []).extend(metric.data.data_points)
+        return out
+
+    def logs(self) -> list[Any]:
+        return [r.log_record for r in self.log_exporter.get_finished_logs()]
+
+    def recorder(
+        self,
+        *,
+        capture: CaptureMode = CaptureMode.SPAN_ONLY,
+        profile: Profile = Profile.DYNATRACE,
+        content: ContentPolicy | None = None,
+    ) -> Recorder:
+        return Recorder(
+            tracer_provider=self.tracer_provider,
+            meter_provider=self.meter_provider,
+            logger_provider=self.logger_provider,
+            capture=capture,
+            profile=profile,
+            content=content,
+        )
+
+    def instrument_kwargs(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "tracer_provider": self.tracer_provider,
+            "meter_provider": self.meter_provider,
+            "logger_provider": self.logger_provider,
+            **extra,
+        }
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader(preferred_temporality=dict(DELTA_TEMPORALITY))
+    meter_provider = MeterProvider(metric_readers=[reader])
+    logs = InMemoryLogRecordExporter()
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    yield Telemetry(tracer_provider, meter_provider, logger_provider, spans, reader, logs)
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+    logger_provider.shutdown()
