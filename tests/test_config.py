@@ -37,7 +37,10 @@ TOKEN = "dt0c01.ABCDEFGHIJKLMNOPQRSTUVWX.SECRETSECRETSECRETSECRETSECRETSECRETSEC
             "https://abc12345.live.dynatrace.com/api/v2/otlp/v1/traces",
         ),
         # Managed / ActiveGate environment URL and its OTLP base
-        ("https://ag.example.com:9999/e/abc12345", "https://ag.example.com:9999/e/abc12345/api/v2/otlp/v1/traces"),
+        (
+            "https://ag.example.com:9999/e/abc12345",
+            "https://ag.example.com:9999/e/abc12345/api/v2/otlp/v1/traces",
+        ),
         (
             "https://ag.example.com:9999/e/abc12345/api/v2/otlp",
             "https://ag.example.com:9999/e/abc12345/api/v2/otlp/v1/traces",
@@ -67,7 +70,11 @@ def test_per_signal_endpoints_win_and_stand_alone(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
     s = load_settings(traces_endpoint="http://t:4318/v1/traces")
     assert s.endpoints is not None
-    assert (s.endpoints.traces, s.endpoints.metrics, s.endpoints.logs) == ("http://t:4318/v1/traces", None, None)
+    assert (s.endpoints.traces, s.endpoints.metrics, s.endpoints.logs) == (
+        "http://t:4318/v1/traces",
+        None,
+        None,
+    )
 
 
 def test_endpoint_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,7 +136,9 @@ def test_arguments_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None
         ("GENAI_OBSERVE_CAPTURE_CONTENT", "0", CaptureMode.NO_CONTENT),
     ],
 )
-def test_capture_modes_from_env(monkeypatch: pytest.MonkeyPatch, env: str, value: str, mode: CaptureMode) -> None:
+def test_capture_modes_from_env(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, mode: CaptureMode
+) -> None:
     monkeypatch.setenv(env, value)
     assert load_settings().capture is mode
 
@@ -190,7 +199,11 @@ BAD_ARGUMENTS: list[tuple[dict[str, Any], str, str]] = [
 
 BAD_ENVIRONMENT: list[tuple[dict[str, str], str, str]] = [
     ({"DT_ENDPOINT": "live.dynatrace.com/api"}, "DT_ENDPOINT (environment)", "http(s) URL"),
-    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "grpc://c:4317"}, "OTEL_EXPORTER_OTLP_ENDPOINT (environment)", "http(s)"),
+    (
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "grpc://c:4317"},
+        "OTEL_EXPORTER_OTLP_ENDPOINT (environment)",
+        "http(s)",
+    ),
     ({"DT_API_TOKEN": TOKEN}, "DT_API_TOKEN (environment)", "an endpoint as well"),
     ({"OTEL_EXPORTER_OTLP_TIMEOUT": "-10"}, "OTEL_EXPORTER_OTLP_TIMEOUT (environment)", "milliseconds"),
     ({"OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"}, "OTEL_EXPORTER_OTLP_COMPRESSION (environment)", "gzip"),
@@ -198,11 +211,23 @@ BAD_ENVIRONMENT: list[tuple[dict[str, str], str, str]] = [
     ({"OTEL_SDK_DISABLED": "nah"}, "OTEL_SDK_DISABLED", "true/false"),
     ({"GENAI_OBSERVE_TRACES": "2"}, "GENAI_OBSERVE_TRACES (environment)", "true/false"),
     ({"GENAI_OBSERVE_INSTRUMENTATIONS": "openai,mistral"}, "GENAI_OBSERVE_INSTRUMENTATIONS", "names from"),
-    ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "ALL"}, "OTEL_INSTRUMENTATION_GENAI_CAPTURE", "NO_CONTENT"),
+    (
+        {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "ALL"},
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE",
+        "NO_CONTENT",
+    ),
     ({"GENAI_OBSERVE_MAX_CONTENT_LENGTH": "lots"}, "GENAI_OBSERVE_MAX_CONTENT_LENGTH", "whole number"),
-    ({"GENAI_OBSERVE_SEMCONV_PROFILE": "v2"}, "GENAI_OBSERVE_SEMCONV_PROFILE (environment)", "dynatrace or latest"),
+    (
+        {"GENAI_OBSERVE_SEMCONV_PROFILE": "v2"},
+        "GENAI_OBSERVE_SEMCONV_PROFILE (environment)",
+        "dynatrace or latest",
+    ),
     ({"OTEL_TRACES_SAMPLER": "sometimes"}, "OTEL_TRACES_SAMPLER", "always_on"),
-    ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"}, "OTEL_TRACES_SAMPLER_ARG", "0..1"),
+    (
+        {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"},
+        "OTEL_TRACES_SAMPLER_ARG",
+        "0..1",
+    ),
     ({"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "OTEL_EXPORTER_OTLP_HEADERS", "key=value"),
 ]
 

@@ -118,7 +118,9 @@ def _shutdown_within(provider: Any, millis: int) -> None:
     worker = threading.Thread(target=run, name="genai-observe-shutdown", daemon=True)
     worker.start()
     if not done.wait(millis / 1000):
-        _log.warning("genai_observe: shutdown did not finish within %.1fs; unsent telemetry dropped", millis / 1000)
+        _log.warning(
+            "genai_observe: shutdown did not finish within %.1fs; unsent telemetry dropped", millis / 1000
+        )
 
 
 _lock = threading.RLock()
@@ -263,7 +265,9 @@ def _build(settings: Settings) -> Handle:
     if logger_provider is None:
         logger_provider = LoggerProvider(resource=resource)
         if not console and settings.logs and settings.endpoints and settings.endpoints.logs:
-            logger_provider.add_log_record_processor(BatchLogRecordProcessor(_export.log_exporter(settings, stats)))
+            logger_provider.add_log_record_processor(
+                BatchLogRecordProcessor(_export.log_exporter(settings, stats))
+            )
         owned.append(logger_provider)
         _set_global(_logs.set_logger_provider, logger_provider, _logs.get_logger_provider)
 

@@ -88,5 +88,7 @@ def stream_sync(inv: Invocation, stream: Any, on_chunk: ChunkHandler, fill: Call
     return SyncStreamProxy(stream, inv, on_chunk, fill)
 
 
-def stream_async(inv: Invocation, stream: Any, on_chunk: ChunkHandler, fill: Callable[[LLMCall], None]) -> Any:
+def stream_async(
+    inv: Invocation, stream: Any, on_chunk: ChunkHandler, fill: Callable[[LLMCall], None]
+) -> Any:
     return AsyncStreamProxy(stream, inv, on_chunk, fill)

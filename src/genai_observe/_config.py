@@ -57,9 +57,7 @@ ENV_SIGNAL_EXPORTER: Final[dict[str, str]] = {
     "metrics": "OTEL_METRICS_EXPORTER",
     "logs": "OTEL_LOGS_EXPORTER",
 }
-ENV_SIGNAL_ENDPOINT: Final[dict[str, str]] = {
-    s: f"OTEL_EXPORTER_OTLP_{s.upper()}_ENDPOINT" for s in SIGNALS
-}
+ENV_SIGNAL_ENDPOINT: Final[dict[str, str]] = {s: f"OTEL_EXPORTER_OTLP_{s.upper()}_ENDPOINT" for s in SIGNALS}
 ENV_SIGNAL_HEADERS: Final[dict[str, str]] = {s: f"OTEL_EXPORTER_OTLP_{s.upper()}_HEADERS" for s in SIGNALS}
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
@@ -243,7 +241,9 @@ def _names(setting: str, value: object) -> frozenset[str]:
     names = frozenset(str(v).strip().lower() for v in items if str(v).strip())
     unknown = sorted(names - set(KNOWN_INSTRUMENTATIONS))
     if unknown:
-        raise ConfigurationError(setting, ",".join(unknown), f"names from {', '.join(KNOWN_INSTRUMENTATIONS)}")
+        raise ConfigurationError(
+            setting, ",".join(unknown), f"names from {', '.join(KNOWN_INSTRUMENTATIONS)}"
+        )
     return names
 
 
@@ -261,7 +261,9 @@ def _check_url(setting: str, url: str) -> tuple[str, str, str]:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(setting, url, accepted)
     if parts.username or parts.password:
-        raise ConfigurationError(setting, None, "a URL without user:password (use the API token)", secret=True)
+        raise ConfigurationError(
+            setting, None, "a URL without user:password (use the API token)", secret=True
+        )
     if parts.query or parts.fragment:
         raise ConfigurationError(setting, url, "a URL without query string or fragment")
     del port
@@ -421,9 +423,7 @@ def load_settings(
         )
     except ConfigurationError as exc:
         if raw_endpoint is not None and exc.setting == "endpoint":
-            raise ConfigurationError(
-                _label("endpoint", endpoint_env), raw_endpoint, exc.accepted
-            ) from None
+            raise ConfigurationError(_label("endpoint", endpoint_env), raw_endpoint, exc.accepted) from None
         raise
 
     raw_token, token_env = _pick(api_token, ENV_DT_API_TOKEN)
@@ -469,7 +469,9 @@ def load_settings(
     else:
         comp = str(raw_compression).strip().lower()
         if comp not in ("gzip", "none", "deflate"):
-            raise ConfigurationError(_label("compression", comp_env), raw_compression, "gzip, deflate or none")
+            raise ConfigurationError(
+                _label("compression", comp_env), raw_compression, "gzip, deflate or none"
+            )
 
     raw_timeout, timeout_env = _pick(export_timeout, ENV_TIMEOUT)
     if raw_timeout is None:
@@ -478,14 +480,20 @@ def load_settings(
         # The OTel specification gives this variable in milliseconds.
         timeout_s = (
             _parse_number(
-                _label("export_timeout", timeout_env), raw_timeout, integer=False, minimum=1,
+                _label("export_timeout", timeout_env),
+                raw_timeout,
+                integer=False,
+                minimum=1,
                 accepted="a positive number of milliseconds",
             )
             / 1000
         )
     else:
         timeout_s = _parse_number(
-            "export_timeout (argument)", raw_timeout, integer=False, minimum=0.001,
+            "export_timeout (argument)",
+            raw_timeout,
+            integer=False,
+            minimum=0.001,
             accepted="a positive number of seconds",
         )
 
@@ -494,7 +502,10 @@ def load_settings(
     if raw_interval is not None:
         interval = int(
             _parse_number(
-                _label("metric_export_interval_ms", interval_env), raw_interval, integer=True, minimum=1,
+                _label("metric_export_interval_ms", interval_env),
+                raw_interval,
+                integer=True,
+                minimum=1,
                 accepted="a positive whole number of milliseconds",
             )
         )
@@ -503,7 +514,10 @@ def load_settings(
     shutdown_s = 10.0
     if raw_shutdown is not None:
         shutdown_s = _parse_number(
-            _label("shutdown_timeout", shutdown_env), raw_shutdown, integer=False, minimum=0,
+            _label("shutdown_timeout", shutdown_env),
+            raw_shutdown,
+            integer=False,
+            minimum=0,
             accepted="a number of seconds >= 0",
         )
 
@@ -525,7 +539,10 @@ def load_settings(
     if raw_max is not None:
         max_len = int(
             _parse_number(
-                _label("max_content_length", max_env), raw_max, integer=True, minimum=16,
+                _label("max_content_length", max_env),
+                raw_max,
+                integer=True,
+                minimum=16,
                 accepted="a whole number of characters >= 16",
             )
         )

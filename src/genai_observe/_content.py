@@ -122,7 +122,9 @@ class ContentPolicy:
     def _message(self, m: Message) -> dict[str, Any]:
         parts: list[dict[str, Any]] = []
         if m.role == "tool" or m.tool_call_id:
-            parts.append({"type": "tool_call_response", "id": m.tool_call_id, "response": self.clean(m.content)})
+            parts.append(
+                {"type": "tool_call_response", "id": m.tool_call_id, "response": self.clean(m.content)}
+            )
         else:
             parts.extend(self._parts(m.content))
         for call in m.tool_calls or ():
@@ -149,7 +151,11 @@ class ContentPolicy:
         if isinstance(content, Mapping):
             return [self._part(content)]
         if isinstance(content, (list, tuple)):
-            return [self._part(p) if isinstance(p, Mapping) else self._parts(p)[0] for p in content if p is not None]
+            return [
+                self._part(p) if isinstance(p, Mapping) else self._parts(p)[0]
+                for p in content
+                if p is not None
+            ]
         return [{"type": "text", "content": self.flat(content)}]
 
     def _part(self, part: Mapping[str, Any]) -> dict[str, Any]:
@@ -163,7 +169,7 @@ class ContentPolicy:
             if isinstance(url, str) and not _DATA_URL.match(url):
                 return {"type": "uri", "modality": modality, "uri": self.text(url)}
             return {"type": "blob", "modality": modality, "content": "<omitted>"}
-        if kind == "thinking" or kind == "reasoning":
+        if kind in {"thinking", "reasoning"}:
             return {"type": "reasoning", "content": self.flat(part.get("thinking") or part.get("text") or "")}
         return {"type": str(kind or "generic"), **{k: self.clean(v) for k, v in part.items() if k != "type"}}
 

@@ -57,7 +57,11 @@ DELTA_TEMPORALITY: Final[dict[type, AggregationTemporality]] = {
     ObservableGauge: AggregationTemporality.CUMULATIVE,
 }
 
-_COMPRESSION: Final = {"gzip": Compression.Gzip, "deflate": Compression.Deflate, "none": Compression.NoCompression}
+_COMPRESSION: Final = {
+    "gzip": Compression.Gzip,
+    "deflate": Compression.Deflate,
+    "none": Compression.NoCompression,
+}
 _REPORT_EVERY_S: Final = 60.0
 
 
@@ -241,8 +245,10 @@ def format_span(span: ReadableSpan) -> str | None:
     tokens_in = attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS)
     tokens_out = attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)
     if tokens_in is not None or tokens_out is not None:
-        parts.append(f"tokens in={tokens_in if tokens_in is not None else '-'} "
-                     f"out={tokens_out if tokens_out is not None else '-'}")
+        parts.append(
+            f"tokens in={tokens_in if tokens_in is not None else '-'} "
+            f"out={tokens_out if tokens_out is not None else '-'}"
+        )
     if span.end_time is not None and span.start_time is not None:
         parts.append(f"{(span.end_time - span.start_time) / 1e9:.3f}s")
     if attrs.get(sc.GEN_AI_REQUEST_STREAM):

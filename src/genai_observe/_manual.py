@@ -37,7 +37,9 @@ def _recorder() -> Recorder:
                     scope="genai_observe.manual",
                 )
             else:
-                rec = Recorder(capture=capture_from_env(), profile=profile_from_env(), scope="genai_observe.manual")
+                rec = Recorder(
+                    capture=capture_from_env(), profile=profile_from_env(), scope="genai_observe.manual"
+                )
             _recorders[key] = rec
         return rec
 
@@ -46,7 +48,9 @@ def _tool_calls(items: Sequence[Mapping[str, Any]] | None) -> list[ToolCall] | N
     if not items:
         return None
     return [
-        ToolCall(name=i.get("name"), arguments=i.get("arguments"), id=i.get("id"), type=i.get("type", "function"))
+        ToolCall(
+            name=i.get("name"), arguments=i.get("arguments"), id=i.get("id"), type=i.get("type", "function")
+        )
         for i in items
     ]
 
@@ -118,8 +122,13 @@ class LLMCallContext:
                 )
             call.response_model = response_model or call.response_model
             call.response_id = response_id or call.response_id
-            tokens = (input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens,
-                      reasoning_output_tokens)
+            tokens = (
+                input_tokens,
+                output_tokens,
+                cache_read_input_tokens,
+                cache_creation_input_tokens,
+                reasoning_output_tokens,
+            )
             if any(t is not None for t in tokens):
                 call.usage = Usage(*tokens)
             if embedding_vector_size is not None:

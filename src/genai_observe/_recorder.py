@@ -30,7 +30,7 @@ _SCOPE: Final = "genai_observe"
 # Inter-chunk gaps kept per stream for time_per_output_chunk; bounded so a runaway stream
 # cannot grow memory without limit.
 _MAX_CHUNK_GAPS: Final = 8192
-_SUPPRESS_KEY: Final = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # type: ignore[attr-defined]
+_SUPPRESS_KEY: Final = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 
 _reported: set[str] = set()
 
@@ -87,7 +87,9 @@ class Recorder:
             sc.METRIC_GENERATION_CHOICES, unit="{choice}", description="Number of choices returned."
         )
         self._vector_size = meter.create_counter(
-            sc.METRIC_EMBEDDINGS_VECTOR_SIZE, unit="{element}", description="Size of returned embedding vectors."
+            sc.METRIC_EMBEDDINGS_VECTOR_SIZE,
+            unit="{element}",
+            description="Size of returned embedding vectors.",
         )
         self._ttfc = meter.create_histogram(
             sc.METRIC_TIME_TO_FIRST_CHUNK,
@@ -166,7 +168,9 @@ class Recorder:
         if call.request_attributes:
             a.update(call.request_attributes)
         if self._legacy:
-            a[sc.GEN_AI_SYSTEM] = call.system or sc.GEN_AI_SYSTEM_BY_PROVIDER.get(call.provider, call.provider)
+            a[sc.GEN_AI_SYSTEM] = call.system or sc.GEN_AI_SYSTEM_BY_PROVIDER.get(
+                call.provider, call.provider
+            )
             a[sc.LLM_REQUEST_TYPE] = sc.LLM_REQUEST_TYPE_BY_OPERATION.get(call.operation, call.operation)
             if call.stream:
                 a[sc.LLM_IS_STREAMING] = True
@@ -296,7 +300,9 @@ class Recorder:
             sc.GEN_AI_PROVIDER_NAME: call.provider,
         }
         if self._legacy:
-            a[sc.GEN_AI_SYSTEM] = call.system or sc.GEN_AI_SYSTEM_BY_PROVIDER.get(call.provider, call.provider)
+            a[sc.GEN_AI_SYSTEM] = call.system or sc.GEN_AI_SYSTEM_BY_PROVIDER.get(
+                call.provider, call.provider
+            )
         if call.request_model is not None:
             a[sc.GEN_AI_REQUEST_MODEL] = call.request_model
         if call.response_model is not None:
@@ -336,10 +342,14 @@ class Recorder:
             return
         call = inv.call
         policy = self.content
+        # The event stands alone (a backend may keep it without the span): request and response
+        # attributes, with content only in the v1.41.0 JSON form.
         attrs: dict[str, Any] = {
             k: v
-            for k, v in span_attributes.items()
-            if not k.startswith((sc.GEN_AI_PROMPT + ".", sc.GEN_AI_COMPLETION + ".", sc.LLM_REQUEST_FUNCTIONS))
+            for k, v in {**self._start_attributes(call), **span_attributes}.items()
+            if not k.startswith(
+                (sc.GEN_AI_PROMPT + ".", sc.GEN_AI_COMPLETION + ".", sc.LLM_REQUEST_FUNCTIONS)
+            )
         }
         if call.input_messages:
             attrs[sc.GEN_AI_INPUT_MESSAGES] = policy.input_messages(call.input_messages)
@@ -354,7 +364,6 @@ class Recorder:
             attributes=attrs,
             context=trace.set_span_in_context(inv.span),
         )
-
 
 
 class Invocation:
@@ -476,7 +485,8 @@ class Invocation:
 
 
 def error_type_of(exc: BaseException) -> str:
-    return type(exc).__qualname__
+    """error.type: the exception's class name (low cardinality; module paths are SDK-internal)."""
+    return type(exc).__name__
 
 
 def _short(exc: BaseException) -> str:
@@ -485,5 +495,4 @@ def _short(exc: BaseException) -> str:
     except Exception:
         text = ""
     text = mask_credentials(text[:512])
-    return f"{type(exc).__qualname__}: {text}" if text else type(exc).__qualname__
-
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -36,9 +36,11 @@ def _read_attributes(path: str) -> dict[str, Any]:
             data = json.loads(text)
         except ValueError:
             return {}
-        return {str(k): v for k, v in data.items() if isinstance(v, (str, int, float, bool))} if isinstance(
-            data, dict
-        ) else {}
+        return (
+            {str(k): v for k, v in data.items() if isinstance(v, (str, int, float, bool))}
+            if isinstance(data, dict)
+            else {}
+        )
     # Older agents write key=value properties.
     result: dict[str, Any] = {}
     for line in text.splitlines():

@@ -14,8 +14,8 @@ from typing import Any
 
 import wrapt
 
-from ._recorder import Invocation, report_internal_error
 from ._record import LLMCall
+from ._recorder import Invocation, report_internal_error
 
 ChunkHandler = Callable[[Any], None]
 Filler = Callable[[LLMCall], None]
@@ -26,8 +26,10 @@ END_ABANDONED = "abandoned"
 END_CANCELLED = "cancelled"
 
 
-class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]
-    def __init__(self, wrapped: Any, inv: Invocation, on_chunk: ChunkHandler | None, fill: Filler | None) -> None:
+class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[type-arg]
+    def __init__(
+        self, wrapped: Any, inv: Invocation, on_chunk: ChunkHandler | None, fill: Filler | None
+    ) -> None:
         super().__init__(wrapped)
         self._self_inv = inv
         self._self_on_chunk = on_chunk

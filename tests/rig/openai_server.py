@@ -32,18 +32,20 @@ import ``openai`` lazily.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import math
 import re
 import socket
 import struct
+import sys
 import threading
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import parse_qsl, urlsplit
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -122,7 +124,7 @@ AZURE_PROMPT_FILTER_ERROR: Mapping[str, Any] = {
 }
 """Azure's error object when the *prompt* is filtered; use with ``script(status=400, error=...)``."""
 
-SSEEvent = Union[str, Mapping[str, Any], "tuple[Optional[str], Any]"]
+SSEEvent = Union[str, Mapping[str, Any], "tuple[str | None, Any]"]
 """A custom SSE event for ``Reply.events``.
 
 * ``str``: written verbatim as ``data: <str>`` (e.g. ``DONE`` or broken JSON);
@@ -143,7 +145,7 @@ _ROUTE = re.compile(
     r"^(?P<prefix>/openai/deployments/(?P<deployment>[^/]+)|/openai/v1|/openai|/v1)?(?P<rest>/[^?]*)$"
 )
 
-_DEFAULT_ERRORS: Mapping[int, tuple[str, Optional[str], Optional[str]]] = {
+_DEFAULT_ERRORS: Mapping[int, tuple[str, str | None, str | None]] = {
     400: ("Invalid request (mock).", "invalid_request_error", None),
     401: (
         "Incorrect API key provided: sk-mock***. You can find your API key at "
@@ -186,8 +188,8 @@ class ToolCall:
     """A canned function/tool call the fake model "decides" to make."""
 
     name: str
-    arguments: Union[str, Mapping[str, Any]] = "{}"
-    id: Optional[str] = None
+    arguments: str | Mapping[str, Any] = "{}"
+    id: str | None = None
 
     def arguments_json(self) -> str:
         if isinstance(self.arguments, str):
@@ -195,7 +197,7 @@ class ToolCall:
         return json.dumps(self.arguments, separators=(",", ":"))
 
     @classmethod
-    def coerce(cls, value: Union["ToolCall", Mapping[str, Any]]) -> "ToolCall":
+    def coerce(cls, value: ToolCall | Mapping[str, Any]) -> ToolCall:
         if isinstance(value, ToolCall):
             return value
         function = value.get("function")
@@ -261,45 +263,45 @@ class Reply:
         Responses, unless the list already ends with it).
     """
 
-    endpoint: Optional[str] = None
-    times: Optional[int] = 1
+    endpoint: str | None = None
+    times: int | None = 1
 
-    content: Union[str, Sequence[str], None] = None
-    refusal: Optional[str] = None
-    tool_calls: Optional[Sequence[Union[ToolCall, Mapping[str, Any]]]] = None
-    finish_reason: Optional[str] = None
-    model: Optional[str] = None
-    usage: Optional[Mapping[str, int]] = None
-    include_usage: Optional[bool] = None
-    system_fingerprint: Optional[str] = None
-    service_tier: Optional[str] = None
-    response_id: Optional[str] = None
-    embedding: Optional[Sequence[float]] = None
-    content_filter_results: Optional[Mapping[str, Any]] = None
-    prompt_filter_results: Optional[Sequence[Mapping[str, Any]]] = None
-    extra: Optional[Mapping[str, Any]] = None
+    content: str | Sequence[str] | None = None
+    refusal: str | None = None
+    tool_calls: Sequence[ToolCall | Mapping[str, Any]] | None = None
+    finish_reason: str | None = None
+    model: str | None = None
+    usage: Mapping[str, int] | None = None
+    include_usage: bool | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+    response_id: str | None = None
+    embedding: Sequence[float] | None = None
+    content_filter_results: Mapping[str, Any] | None = None
+    prompt_filter_results: Sequence[Mapping[str, Any]] | None = None
+    extra: Mapping[str, Any] | None = None
 
-    status: Optional[int] = None
-    error: Optional[Mapping[str, Any]] = None
-    error_message: Optional[str] = None
-    error_type: Optional[str] = None
-    error_code: Optional[str] = None
-    error_param: Optional[str] = None
-    retry_after: Optional[float] = None
-    headers: Optional[Mapping[str, str]] = None
+    status: int | None = None
+    error: Mapping[str, Any] | None = None
+    error_message: str | None = None
+    error_type: str | None = None
+    error_code: str | None = None
+    error_param: str | None = None
+    retry_after: float | None = None
+    headers: Mapping[str, str] | None = None
     delay: float = 0.0
     chunk_delay: float = 0.0
-    break_after: Optional[int] = None
+    break_after: int | None = None
     disconnect: bool = False
     malformed: bool = False
-    stream_error_after: Optional[int] = None
+    stream_error_after: int | None = None
     body: Any = _UNSET
-    raw_body: Union[bytes, str, None] = None
-    content_type: Optional[str] = None
-    events: Optional[Sequence[SSEEvent]] = None
-    done: Optional[bool] = None
+    raw_body: bytes | str | None = None
+    content_type: str | None = None
+    events: Sequence[SSEEvent] | None = None
+    done: bool | None = None
 
-    def matches(self, endpoint: Optional[str]) -> bool:
+    def matches(self, endpoint: str | None) -> bool:
         return self.endpoint is None or self.endpoint == endpoint
 
     def has_body(self) -> bool:
@@ -319,15 +321,15 @@ class RecordedRequest:
     raw_body: bytes
     body: Any
     """The parsed JSON body (``None`` when empty or not JSON)."""
-    endpoint: Optional[str]
+    endpoint: str | None
     """``chat.completions``, ``completions``, ``embeddings``, ``responses``, ``models`` or ``None``."""
-    deployment: Optional[str]
+    deployment: str | None
     """The Azure deployment from ``/openai/deployments/{deployment}/...``."""
     azure: bool
     """True for ``/openai/...`` (Azure style) paths."""
     client_address: tuple[str, int] = ("", 0)
     """The peer address; the same port for two requests means a reused keep-alive connection."""
-    reply: Optional[Reply] = None
+    reply: Reply | None = None
     """The scripted reply that answered this request (``None`` = default)."""
     aborted: bool = False
     """The connection broke (client went away, or a scripted break) before the answer was complete."""
@@ -342,7 +344,7 @@ class RecordedRequest:
     def json(self) -> Any:
         return self.body
 
-    def header(self, name: str, default: Optional[str] = None) -> Optional[str]:
+    def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)
 
 
@@ -357,7 +359,7 @@ def default_content(model: str, index: int = 0) -> str:
     return text if index == 0 else f"{text} (choice {index})"
 
 
-def example_from_schema(schema: Any, defs: Optional[Mapping[str, Any]] = None, _depth: int = 0) -> Any:
+def example_from_schema(schema: Any, defs: Mapping[str, Any] | None = None, _depth: int = 0) -> Any:
     """A small value that satisfies a JSON schema (structured outputs / strict tools)."""
     if not isinstance(schema, Mapping) or _depth > 12:
         return None
@@ -424,8 +426,8 @@ def _json_bytes(obj: Any) -> bytes:
 @dataclass
 class _Choice:
     index: int
-    content: Optional[str]
-    refusal: Optional[str]
+    content: str | None
+    refusal: str | None
     tool_calls: list[ToolCall]
     finish_reason: str
 
@@ -510,7 +512,7 @@ class _Answer:
         choice = self.body.get("tool_choice")
         if not tools or choice in (None, "auto", "none"):
             return []
-        wanted: Optional[str] = None
+        wanted: str | None = None
         if isinstance(choice, Mapping):
             fn = choice.get("function")
             wanted = fn.get("name") if isinstance(fn, Mapping) else choice.get("name")
@@ -524,7 +526,7 @@ class _Answer:
                 return [ToolCall(name=name, arguments=args)]
         return []
 
-    def structured_schema(self, responses_api: bool) -> Optional[Mapping[str, Any]]:
+    def structured_schema(self, responses_api: bool) -> Mapping[str, Any] | None:
         if responses_api:
             text = self.body.get("text")
             fmt = text.get("format") if isinstance(text, Mapping) else None
@@ -545,7 +547,7 @@ class _Answer:
         tool_calls = tool_calls or []
         result: list[_Choice] = []
         for index in range(count):
-            content: Optional[str]
+            content: str | None
             if isinstance(reply.content, str):
                 content = reply.content
             elif reply.content is not None:
@@ -597,7 +599,11 @@ class _Answer:
             }
             if self.azure:
                 entry["content_filter_results"] = self.filter_results()
-                if choice.finish_reason == "content_filter" and choice.content is None and not choice.tool_calls:
+                if (
+                    choice.finish_reason == "content_filter"
+                    and choice.content is None
+                    and not choice.tool_calls
+                ):
                     del entry["message"]  # Azure omits the message of a filtered completion
             choices.append(entry)
         body: dict[str, Any] = {
@@ -637,8 +643,12 @@ class _Answer:
 
         per_choice: list[list[dict[str, Any]]] = []
         for choice in self.choices(self.n()):
-            steps: list[tuple[dict[str, Any], Optional[str]]] = []
-            first: dict[str, Any] = {"role": "assistant", "content": None if choice.tool_calls else "", "refusal": None}
+            steps: list[tuple[dict[str, Any], str | None]] = []
+            first: dict[str, Any] = {
+                "role": "assistant",
+                "content": None if choice.tool_calls else "",
+                "refusal": None,
+            }
             steps.append((first, None))
             for piece in _split_text(choice.content or ""):
                 steps.append(({"content": piece}, None))
@@ -653,11 +663,18 @@ class _Answer:
                 }
                 steps.append(({"tool_calls": [opening]}, None))
                 for fragment in _split_fixed(call.arguments_json()):
-                    steps.append(({"tool_calls": [{"index": pos, "function": {"arguments": fragment}}]}, None))
+                    steps.append(
+                        ({"tool_calls": [{"index": pos, "function": {"arguments": fragment}}]}, None)
+                    )
             steps.append(({}, choice.finish_reason))
             entries = []
             for number, (delta, finish) in enumerate(steps):
-                entry: dict[str, Any] = {"index": choice.index, "delta": delta, "logprobs": None, "finish_reason": finish}
+                entry: dict[str, Any] = {
+                    "index": choice.index,
+                    "delta": delta,
+                    "logprobs": None,
+                    "finish_reason": finish,
+                }
                 if self.azure:
                     carries_text = "content" in delta and delta.get("content") and number > 0
                     entry["content_filter_results"] = self.filter_results() if carries_text else {}
@@ -742,7 +759,10 @@ class _Answer:
             finish = choice.finish_reason if choice.finish_reason != "tool_calls" else "stop"
             steps = [(piece, None) for piece in _split_text(choice.content or "")] + [("", finish)]
             per_choice.append(
-                [{"text": text, "index": choice.index, "logprobs": None, "finish_reason": fr} for text, fr in steps]
+                [
+                    {"text": text, "index": choice.index, "logprobs": None, "finish_reason": fr}
+                    for text, fr in steps
+                ]
             )
         events: list[SSEEvent] = []
         for group in itertools.zip_longest(*per_choice):
@@ -768,7 +788,11 @@ class _Answer:
         as_base64 = self.body.get("encoding_format") == "base64"
         data = []
         for index, item in enumerate(inputs):
-            vector = list(self.reply.embedding) if self.reply.embedding is not None else _embedding_vector(repr(item), dims)
+            vector = (
+                list(self.reply.embedding)
+                if self.reply.embedding is not None
+                else _embedding_vector(repr(item), dims)
+            )
             encoded: Any = vector
             if as_base64:
                 encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
@@ -804,7 +828,9 @@ class _Answer:
         if choice.content is not None or choice.refusal is not None:
             parts: list[dict[str, Any]] = []
             if choice.content is not None:
-                parts.append({"type": "output_text", "annotations": [], "logprobs": [], "text": choice.content})
+                parts.append(
+                    {"type": "output_text", "annotations": [], "logprobs": [], "text": choice.content}
+                )
             if choice.refusal is not None:
                 parts.append({"type": "refusal", "refusal": choice.refusal})
             items.append(
@@ -829,7 +855,7 @@ class _Answer:
             )
         return items
 
-    def responses_status(self) -> tuple[str, Optional[dict[str, str]]]:
+    def responses_status(self) -> tuple[str, dict[str, str] | None]:
         finish = self.reply.finish_reason
         if finish == "length":
             return "incomplete", {"reason": "max_output_tokens"}
@@ -840,8 +866,8 @@ class _Answer:
     def response_object(self, *, in_progress: bool = False) -> dict[str, Any]:
         body = self.body
         status, incomplete = self.responses_status()
-        text = body.get("text") if isinstance(body.get("text"), Mapping) else {}
-        reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), Mapping) else {}
+        text: Mapping[str, Any] = body["text"] if isinstance(body.get("text"), Mapping) else {}
+        reasoning: Mapping[str, Any] = body["reasoning"] if isinstance(body.get("reasoning"), Mapping) else {}
         obj: dict[str, Any] = {
             "id": self.response_id(),
             "object": "response",
@@ -863,7 +889,10 @@ class _Answer:
             "service_tier": self.service_tier(),
             "store": body.get("store", True),
             "temperature": body.get("temperature", 1.0),
-            "text": {"format": text.get("format", {"type": "text"}), "verbosity": text.get("verbosity", "medium")},
+            "text": {
+                "format": text.get("format", {"type": "text"}),
+                "verbosity": text.get("verbosity", "medium"),
+            },
             "tool_choice": body.get("tool_choice", "auto"),
             "tools": body.get("tools", []),
             "top_logprobs": body.get("top_logprobs", 0),
@@ -929,7 +958,9 @@ class _Answer:
             else:
                 emit("response.output_item.added", output_index=index, item=item)
             emit("response.output_item.done", output_index=index, item=item)
-        emit("response.completed" if final["status"] == "completed" else "response.incomplete", response=final)
+        emit(
+            "response.completed" if final["status"] == "completed" else "response.incomplete", response=final
+        )
         return events
 
 
@@ -948,7 +979,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     disable_nagle_algorithm = True  # many tiny SSE writes
     timeout = 60  # idle keep-alive connections are dropped eventually
-    server: "_HTTPServer"
+    server: _HTTPServer
 
     def setup(self) -> None:
         super().setup()
@@ -962,7 +993,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.owner._track(self.connection, add=False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return  # keep test output quiet
 
     def do_POST(self) -> None:
@@ -977,7 +1008,14 @@ class _Handler(BaseHTTPRequestHandler):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    owner: "OpenAIMockServer"
+    owner: OpenAIMockServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):  # the client reset or closed a keep-alive connection: normal
+            return
+        if exc is not None:
+            self.owner._record_error(exc)
 
 
 class _Wire:
@@ -1009,10 +1047,8 @@ class _Wire:
         """Close the connection without finishing the answer."""
         self.record.aborted = True
         self.handler.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.handler.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def send_bytes(
         self,
@@ -1040,7 +1076,7 @@ class _Wire:
         events: Iterable[SSEEvent],
         headers: Mapping[str, str],
         chunk_delay: float = 0.0,
-        break_after: Optional[int] = None,
+        break_after: int | None = None,
     ) -> None:
         all_headers = {
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -1068,11 +1104,15 @@ class _Wire:
 
 
 def _encode_sse(event: SSEEvent) -> bytes:
-    name: Optional[str] = None
+    name: str | None = None
     payload: Any = event
     if isinstance(event, tuple):
         name, payload = event
-    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    data = (
+        payload
+        if isinstance(payload, str)
+        else json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    )
     lines = [f"event: {name}"] if name else []
     lines.extend(f"data: {line}" for line in data.split("\n"))
     return ("\n".join(lines) + "\n\n").encode("utf-8")
@@ -1092,8 +1132,8 @@ class OpenAIMockServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._host = host
         self._requested_port = port
-        self._httpd: Optional[_HTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._connections: set[socket.socket] = set()
@@ -1104,7 +1144,7 @@ class OpenAIMockServer:
 
     # -- lifecycle --------------------------------------------------------------- #
 
-    def start(self) -> "OpenAIMockServer":
+    def start(self) -> OpenAIMockServer:
         if self._httpd is not None:
             return self
         self._stop.clear()
@@ -1128,15 +1168,13 @@ class OpenAIMockServer:
             live = list(self._connections)
             self._connections.clear()
         for conn in live:  # unblock keep-alive handlers waiting for the next request
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "OpenAIMockServer":
+    def __enter__(self) -> OpenAIMockServer:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -1175,7 +1213,7 @@ class OpenAIMockServer:
 
     # -- SDK client conveniences (import openai lazily) ------------------------------ #
 
-    def client(self, **kwargs: Any) -> "OpenAI":
+    def client(self, **kwargs: Any) -> OpenAI:
         """``openai.OpenAI`` pointed at this server (``api_key="test"``, ``max_retries=0`` unless given)."""
         from openai import OpenAI
 
@@ -1183,14 +1221,14 @@ class OpenAIMockServer:
         kwargs.setdefault("max_retries", 0)
         return OpenAI(base_url=self.base_url, **kwargs)
 
-    def async_client(self, **kwargs: Any) -> "AsyncOpenAI":
+    def async_client(self, **kwargs: Any) -> AsyncOpenAI:
         from openai import AsyncOpenAI
 
         kwargs.setdefault("api_key", "test")
         kwargs.setdefault("max_retries", 0)
         return AsyncOpenAI(base_url=self.base_url, **kwargs)
 
-    def azure_client(self, **kwargs: Any) -> "AzureOpenAI":
+    def azure_client(self, **kwargs: Any) -> AzureOpenAI:
         """``openai.AzureOpenAI`` pointed at this server (``api_version="2024-06-01"`` unless given)."""
         from openai import AzureOpenAI
 
@@ -1199,7 +1237,7 @@ class OpenAIMockServer:
         kwargs.setdefault("max_retries", 0)
         return AzureOpenAI(azure_endpoint=self.azure_endpoint, **kwargs)
 
-    def async_azure_client(self, **kwargs: Any) -> "AsyncAzureOpenAI":
+    def async_azure_client(self, **kwargs: Any) -> AsyncAzureOpenAI:
         from openai import AsyncAzureOpenAI
 
         kwargs.setdefault("api_key", "test")
@@ -1209,7 +1247,7 @@ class OpenAIMockServer:
 
     # -- scripting ------------------------------------------------------------------- #
 
-    def script(self, reply: Optional[Reply] = None, /, **fields: Any) -> Reply:
+    def script(self, reply: Reply | None = None, /, **fields: Any) -> Reply:
         """Queue a :class:`Reply` for the next matching request(s) and return it.
 
         ``server.script(content="hi")`` is ``server.script(Reply(content="hi"))``;
@@ -1227,12 +1265,12 @@ class OpenAIMockServer:
     def script_error(
         self,
         status: int,
-        message: Optional[str] = None,
+        message: str | None = None,
         *,
-        code: Optional[str] = None,
-        type: Optional[str] = None,  # noqa: A002 - mirrors the wire field
-        param: Optional[str] = None,
-        retry_after: Optional[float] = None,
+        code: str | None = None,
+        type: str | None = None,
+        param: str | None = None,
+        retry_after: float | None = None,
         **fields: Any,
     ) -> Reply:
         """Queue an OpenAI style error answer (``{"error": {...}}`` with ``status``)."""
@@ -1246,7 +1284,7 @@ class OpenAIMockServer:
             **fields,
         )
 
-    def script_tool_calls(self, *calls: Union[ToolCall, Mapping[str, Any]], **fields: Any) -> Reply:
+    def script_tool_calls(self, *calls: ToolCall | Mapping[str, Any], **fields: Any) -> Reply:
         """Queue an answer in which the model calls ``calls``."""
         return self.script(tool_calls=list(calls), **fields)
 
@@ -1293,6 +1331,10 @@ class OpenAIMockServer:
 
     # -- internals ------------------------------------------------------------------- #
 
+    def _record_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self._errors.append(exc)
+
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
             if add:
@@ -1300,7 +1342,7 @@ class OpenAIMockServer:
             else:
                 self._connections.discard(conn)
 
-    def _take_reply(self, endpoint: Optional[str]) -> Optional[Reply]:
+    def _take_reply(self, endpoint: str | None) -> Reply | None:
         with self._lock:
             for position, reply in enumerate(self._queue):
                 if not reply.matches(endpoint):
@@ -1315,7 +1357,7 @@ class OpenAIMockServer:
     @staticmethod
     def _read_body(handler: _Handler) -> bytes:
         if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -1361,10 +1403,11 @@ class OpenAIMockServer:
             record.reply = reply
             self._answer(wire, record, reply or Reply())
         except Exception as exc:  # a bug in the rig: surface it to the SDK and to the test
-            with self._lock:
-                self._errors.append(exc)
+            self._record_error(exc)
             try:
-                wire.send_json(500, {"error": {"message": f"mock server error: {exc!r}", "type": "mock_error"}}, {})
+                wire.send_json(
+                    500, {"error": {"message": f"mock server error: {exc!r}", "type": "mock_error"}}, {}
+                )
             except Exception:
                 wire.abort()
 
@@ -1421,7 +1464,9 @@ class OpenAIMockServer:
 
         status = reply.status or 200
         if status >= 400 and not reply.has_body() and reply.raw_body is None:
-            retry_after = reply.retry_after if reply.retry_after is not None else (0.02 if status == 429 else None)
+            retry_after = (
+                reply.retry_after if reply.retry_after is not None else (0.02 if status == 429 else None)
+            )
             if retry_after is not None:
                 headers.setdefault("retry-after", str(max(0, math.ceil(retry_after))))
                 headers.setdefault("retry-after-ms", str(int(retry_after * 1000)))
@@ -1431,11 +1476,19 @@ class OpenAIMockServer:
             return
         if reply.raw_body is not None:
             raw = reply.raw_body.encode("utf-8") if isinstance(reply.raw_body, str) else reply.raw_body
-            wire.send_bytes(status, raw, reply.content_type or "application/json", headers, reply.break_after is not None)
+            wire.send_bytes(
+                status, raw, reply.content_type or "application/json", headers, reply.break_after is not None
+            )
             return
         if reply.has_body():
             payload = _json_bytes(reply.body)
-            wire.send_bytes(status, payload, reply.content_type or "application/json", headers, reply.break_after is not None)
+            wire.send_bytes(
+                status,
+                payload,
+                reply.content_type or "application/json",
+                headers,
+                reply.break_after is not None,
+            )
             return
 
         if record.endpoint is None:
@@ -1455,7 +1508,12 @@ class OpenAIMockServer:
         if record.endpoint == "models":
             wire.send_json(
                 200,
-                {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "created": CREATED, "owned_by": "system"}]},
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": "gpt-4o-mini", "object": "model", "created": CREATED, "owned_by": "system"}
+                    ],
+                },
                 headers,
             )
             return
@@ -1503,7 +1561,9 @@ class OpenAIMockServer:
             events.insert(min(1, len(events)), "{not valid json")
         if reply.stream_error_after is not None:
             events = events[: reply.stream_error_after]
-            error = self._error_body(record, reply, reply.status if reply.status and reply.status >= 400 else 500, model)
+            error = self._error_body(
+                record, reply, reply.status if reply.status and reply.status >= 400 else 500, model
+            )
             if record.endpoint == "responses":
                 err = error["error"]
                 events.append(
@@ -1534,4 +1594,3 @@ class OpenAIMockServer:
         if done and not (events and events[-1] == DONE):
             events.append(DONE)
         wire.send_sse(events, headers, chunk_delay=reply.chunk_delay, break_after=reply.break_after)
-

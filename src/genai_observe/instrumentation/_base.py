@@ -89,9 +89,9 @@ class GenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         as they match.
         """
         try:
-            owner, attribute, _original, wrapped = wrapt.resolve_path(module_name, path)
-            if isinstance(wrapped, wrapt.ObjectProxy) and hasattr(wrapped, "_self_genai_observe"):
-                return False
+            owner, attribute, original = wrapt.resolve_path(module_name, path)
+            if isinstance(original, wrapt.ObjectProxy) and hasattr(original, "_self_genai_observe"):
+                return False  # already ours (e.g. a second instrumentor instance)
             wrapt.wrap_function_wrapper(module_name, path, wrapper)
             patched = getattr(owner, attribute)
             try:

@@ -1,0 +1,361 @@
+"""init() end to end: what a real OTLP/HTTP receiver decodes from the pipeline init() builds."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+import genai_observe
+from genai_observe import _resource
+from genai_observe import _semconv as sc
+from tests.rig.otlp_receiver import OTLPReceiver
+
+TOKEN = "dt0c01.ABCDEFGHIJKLMNOPQRSTUVWX.SECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETXX"
+DELTA = 1
+
+
+def one_call(model: str = "m1", *, fail: bool = False, prompt: str = "What is OTLP?") -> None:
+    try:
+        with genai_observe.llm_call(
+            provider="openai",
+            model=model,
+            messages=[{"role": "user", "content": prompt}],
+            server_address="api.example.com",
+            server_port=443,
+        ) as call:
+            if fail:
+                raise TimeoutError("upstream timed out")
+            call.set_response(
+                content="It is a protocol.",
+                finish_reason="stop",
+                response_model=model + "-2025",
+                response_id="resp-1",
+                input_tokens=12,
+                output_tokens=7,
+            )
+    except TimeoutError:
+        pass
+
+
+def start(receiver: OTLPReceiver, **kwargs: Any) -> genai_observe.Handle:
+    kwargs.setdefault("endpoint", receiver.url)
+    kwargs.setdefault("metric_export_interval_ms", 60_000)
+    return genai_observe.init(service_name="svc-test", **kwargs)
+
+
+def test_traces_metrics_logs_arrive_with_auth_and_gzip(otlp_receiver: OTLPReceiver) -> None:
+    handle = start(otlp_receiver, api_token=TOKEN, capture_content="SPAN_AND_EVENT")
+    one_call()
+    handle.shutdown()
+    requests = otlp_receiver.requests
+    assert {r.signal for r in requests} == {"traces", "metrics", "logs"}
+    for r in requests:
+        assert r.path == f"/v1/{r.signal}"
+        assert r.headers["authorization"] == f"Api-Token {TOKEN}"
+        assert r.headers["content-encoding"] == "gzip"
+        assert r.content_type == "application/x-protobuf"
+    (span,) = otlp_receiver.spans()
+    assert span.name == "chat m1"
+    assert span.kind == 3  # CLIENT
+    assert span.resource_attributes["service.name"] == "svc-test"
+    assert span.resource_attributes["telemetry.sdk.language"] == "python"
+    assert span.attributes[sc.GEN_AI_SYSTEM] == "openai"
+    assert span.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 12
+    (log,) = otlp_receiver.logs()
+    assert log.event_name == sc.EVENT_INFERENCE_DETAILS
+    assert log.span_id == span.span_id
+    assert json.loads(log.attributes[sc.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"] == "What is OTLP?"
+
+
+def test_metrics_are_delta_with_spec_buckets_on_the_wire(otlp_receiver: OTLPReceiver) -> None:
+    handle = start(otlp_receiver)
+    one_call()
+    one_call(fail=True)
+    with genai_observe.llm_call("embeddings", provider="openai", model="emb") as call:
+        call.set_response(embedding_vector_size=1536, input_tokens=4)
+    with genai_observe.llm_call(provider="openai", model="s1", stream=True) as call:
+        for _ in range(3):
+            call.chunk()
+        call.set_response(content="abc", finish_reason="stop")
+    handle.shutdown()
+    by_name = {m.name: m for m in otlp_receiver.metrics()}
+    expected = {
+        sc.METRIC_OPERATION_DURATION: sc.DURATION_BUCKETS,
+        sc.METRIC_TOKEN_USAGE: sc.TOKEN_USAGE_BUCKETS,
+        sc.METRIC_TIME_TO_FIRST_CHUNK: sc.DURATION_BUCKETS,
+        sc.METRIC_TIME_PER_OUTPUT_CHUNK: sc.DURATION_BUCKETS,
+    }
+    for name, bounds in expected.items():
+        metric = by_name[name]
+        assert metric.kind == "histogram", name
+        assert metric.temporality == DELTA, name
+        for point in metric.data_points:
+            assert tuple(point.explicit_bounds) == tuple(float(b) for b in bounds), name
+    for name in (sc.METRIC_GENERATION_CHOICES, sc.METRIC_EMBEDDINGS_VECTOR_SIZE):
+        assert (
+            by_name[name].kind == "sum" and by_name[name].temporality == DELTA and by_name[name].is_monotonic
+        )
+    duration = by_name[sc.METRIC_OPERATION_DURATION]
+    errors = [p for p in duration.data_points if p.attributes.get(sc.ERROR_TYPE) == "TimeoutError"]
+    assert len(errors) == 1 and errors[0].count == 1
+    tokens = by_name[sc.METRIC_TOKEN_USAGE]
+    chat_in = [
+        p
+        for p in tokens.data_points
+        if p.attributes[sc.GEN_AI_TOKEN_TYPE] == "input" and p.attributes[sc.GEN_AI_REQUEST_MODEL] == "m1"
+    ]
+    assert chat_in[0].sum == 12
+    assert chat_in[0].attributes[sc.GEN_AI_RESPONSE_MODEL] == "m1-2025"
+    # No token points for the failed call or the stream without usage.
+    assert all(p.attributes[sc.GEN_AI_REQUEST_MODEL] != "s1" for p in tokens.data_points)
+    assert by_name[sc.METRIC_EMBEDDINGS_VECTOR_SIZE].data_points[0].value == 1536
+    per_chunk = by_name[sc.METRIC_TIME_PER_OUTPUT_CHUNK].data_points[0]
+    assert per_chunk.count == 2  # three chunks: two gaps
+    # Low cardinality: only the allowed keys on every point (plus the token type).
+    for metric in by_name.values():
+        if metric.scope_name.startswith("genai_observe"):
+            for point in metric.data_points:
+                assert set(point.attributes) <= {*sc.METRIC_ATTRIBUTE_KEYS, sc.GEN_AI_TOKEN_TYPE}
+
+
+def test_metrics_recorded_even_when_span_not_sampled(
+    otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    handle = start(otlp_receiver)
+    one_call()
+    handle.shutdown()
+    assert otlp_receiver.spans() == []
+    assert otlp_receiver.metrics(sc.METRIC_OPERATION_DURATION)
+
+
+def test_partial_success_is_logged_and_counted(
+    otlp_receiver: OTLPReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="genai_observe")
+    otlp_receiver.set_response(
+        "partial", rejected=3, message="UNSUPPORTED_METRIC_TYPE_MONOTONIC_CUMULATIVE_SUM"
+    )
+    handle = start(otlp_receiver)
+    one_call()
+    handle.force_flush()
+    stats = handle.stats()
+    handle.shutdown()
+    assert stats["rejected"]["traces"] == 3
+    assert stats["rejected"]["metrics"] == 3
+    assert "UNSUPPORTED_METRIC_TYPE_MONOTONIC_CUMULATIVE_SUM" in caplog.text
+    assert "rejected 3 traces" in caplog.text
+    # Rate-limited: one line per signal however many exports were rejected.
+    assert caplog.text.count("rejected 3 traces") == 1
+
+
+def test_429_is_retried_honouring_retry_after(otlp_receiver: OTLPReceiver) -> None:
+    otlp_receiver.queue_response("429", retry_after=1)
+    handle = start(otlp_receiver, traces=True, metrics=False, logs=False)
+    one_call()
+    handle.force_flush()
+    handle.shutdown()
+    traces = otlp_receiver.requests_for("traces")
+    assert [r.status for r in traces] == [429, 200]
+    assert traces[1].received_at - traces[0].received_at >= 0.9
+    assert len(otlp_receiver.spans(accepted_only=True)) == 1
+
+
+def test_503_then_success_and_400_is_not_retried(otlp_receiver: OTLPReceiver) -> None:
+    otlp_receiver.queue_response("status", status=503, retry_after=0)
+    handle = start(otlp_receiver, metrics=False, logs=False)
+    one_call()
+    handle.force_flush()
+    otlp_receiver.queue_response("status", status=400)
+    one_call()
+    handle.shutdown()
+    assert [r.status for r in otlp_receiver.requests_for("traces")] == [503, 200, 400]
+
+
+def _free_port(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.skipif(not _free_port(14499), reason="port 14499 in use")
+def test_local_oneagent_endpoint_gets_no_gzip() -> None:
+    with OTLPReceiver(port=14499) as receiver:
+        handle = genai_observe.init(endpoint="http://localhost:14499/otlp", metrics=False, logs=False)
+        one_call()
+        handle.shutdown()
+        (request,) = receiver.requests
+        assert request.path == "/otlp/v1/traces"
+        assert "content-encoding" not in request.headers
+
+
+def test_shutdown_flushes_queued_telemetry_and_returns_within_timeout(otlp_receiver: OTLPReceiver) -> None:
+    handle = start(otlp_receiver)
+    for i in range(5):
+        one_call(f"m{i}")
+    assert otlp_receiver.requests == []  # batched: nothing sent from the app thread
+    handle.shutdown()
+    assert len(otlp_receiver.spans()) == 5
+    # A hanging backend cannot hold shutdown past its timeout.
+    otlp_receiver.clear()
+    otlp_receiver.set_response("hang")
+    handle = start(otlp_receiver, export_timeout=30)
+    one_call()
+    began = time.monotonic()
+    genai_observe.shutdown(timeout=1)
+    assert time.monotonic() - began < 4  # three providers, each bounded by the timeout
+
+
+def test_init_twice_is_idempotent(otlp_receiver: OTLPReceiver, caplog: pytest.LogCaptureFixture) -> None:
+    first = start(otlp_receiver, metrics=False, logs=False)
+    second = start(otlp_receiver, metrics=False, logs=False)
+    third = start(otlp_receiver, metrics=False, logs=False, profile="latest")
+    assert first is second is third
+    assert "init() called again with different settings" in caplog.text
+    one_call()
+    first.shutdown()
+    assert len(otlp_receiver.spans()) == 1
+    # After shutdown, init() sets up again.
+    otlp_receiver.clear()
+    again = start(otlp_receiver, metrics=False, logs=False)
+    assert again is not first
+    one_call()
+    again.shutdown()
+    assert len(otlp_receiver.spans()) == 1
+
+
+def test_reuses_application_providers_when_set(otlp_receiver: OTLPReceiver) -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    app_provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    app_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    original = trace.get_tracer_provider
+    try:
+        trace.get_tracer_provider = lambda: app_provider  # type: ignore[assignment]
+        handle = start(otlp_receiver)
+        assert handle.tracer_provider is app_provider
+        one_call()
+        handle.shutdown()
+    finally:
+        trace.get_tracer_provider = original  # type: ignore[assignment]
+    assert [s.name for s in exporter.get_finished_spans()] == ["chat m1"]
+    assert otlp_receiver.spans() == []  # the app's provider exports; we add no exporter to it
+
+
+def test_console_default_prints_one_line_per_operation(capfd: pytest.CaptureFixture[str]) -> None:
+    handle = genai_observe.init()
+    one_call()
+    one_call("m9", fail=True)
+    handle.shutdown()
+    err = capfd.readouterr().err
+    assert "nothing is being shipped" in err
+    lines = [line for line in err.splitlines() if line.startswith("genai-observe: chat")]
+    assert len(lines) == 2
+    assert (
+        "chat m1-2025 [openai]" in lines[0] and "tokens in=12 out=7" in lines[0] and lines[0].endswith("ok")
+    )
+    assert "error=TimeoutError" in lines[1]
+
+
+def test_dynatrace_enrichment_files_reach_the_resource(
+    otlp_receiver: OTLPReceiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    k8s = tmp_path / "dt_metadata.json"
+    k8s.write_text(
+        json.dumps({"k8s.pod.name": "pod-1", "dt.entity.kubernetes_cluster": "KUBERNETES_CLUSTER-1"})
+    )
+    host = tmp_path / "dt_host_metadata.json"
+    host.write_text(json.dumps({"dt.entity.host": "HOST-42", "nested": {"ignored": True}}))
+    process = tmp_path / "process.properties"
+    process.write_text("dt.entity.process_group_instance=PROCESS_GROUP_INSTANCE-7\n# comment\n")
+    magic = tmp_path / _resource.DT_MAGIC_FILE
+    magic.write_text(str(process))
+    monkeypatch.setattr(
+        _resource, "DT_ENRICHMENT_FILES", (str(k8s), str(host), str(tmp_path / "missing.json"))
+    )
+    monkeypatch.chdir(tmp_path)  # the magic file is opened by its bare name
+    handle = start(
+        otlp_receiver,
+        metrics=False,
+        logs=False,
+        resource_attributes={"team": "ai"},
+        deployment_environment="prod",
+        service_version="1.2.3",
+    )
+    one_call()
+    handle.shutdown()
+    resource = otlp_receiver.spans()[0].resource_attributes
+    assert resource["k8s.pod.name"] == "pod-1"
+    assert resource["dt.entity.host"] == "HOST-42"
+    assert "nested" not in resource
+    assert resource["dt.entity.process_group_instance"] == "PROCESS_GROUP_INSTANCE-7"
+    assert resource["team"] == "ai"
+    assert resource["deployment.environment.name"] == "prod"
+    assert resource["service.version"] == "1.2.3"
+
+
+def test_content_off_leaves_no_prompt_or_completion_on_the_wire(otlp_receiver: OTLPReceiver) -> None:
+    handle = start(otlp_receiver, capture_content=False)
+    one_call(prompt="secret-prompt-text")
+    handle.shutdown()
+    assert otlp_receiver.spans()
+    for request in otlp_receiver.requests:
+        assert b"secret-prompt-text" not in request.body
+        assert b"It is a protocol" not in request.body
+
+
+def test_queue_drops_are_counted_and_summarised(
+    otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "2")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "2")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")
+    otlp_receiver.set_response("slow", delay=0.5)
+    caplog.set_level(logging.WARNING)
+    handle = start(otlp_receiver, metrics=False, logs=False)
+    for i in range(40):
+        one_call(f"m{i}")
+    dropped = handle.stats()["dropped"]["traces"]
+    genai_observe.shutdown(timeout=3)
+    assert dropped > 0
+    assert "Queue full" not in caplog.text  # the per-item SDK warning is replaced ...
+    assert caplog.text.count("export queue full, dropped") == 1  # ... by one summary
+
+
+def test_disabled_sets_nothing_up(otlp_receiver: OTLPReceiver) -> None:
+    handle = start(otlp_receiver, disabled=True)
+    one_call()
+    assert not handle.enabled and handle.instrumented == ()
+    handle.shutdown()
+    assert otlp_receiver.requests == []
+
+
+def test_env_only_configuration(otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DT_ENDPOINT", otlp_receiver.url)
+    monkeypatch.setenv("DT_API_TOKEN", TOKEN)
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "team=ml,cost.center=42%2C3")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "none")
+    handle = genai_observe.init()
+    one_call()
+    handle.shutdown()
+    request = otlp_receiver.requests_for("traces")[0]
+    assert request.headers["authorization"] == f"Api-Token {TOKEN}"
+    assert "content-encoding" not in request.headers
+    resource = otlp_receiver.spans()[0].resource_attributes
+    assert (resource["service.name"], resource["team"], resource["cost.center"]) == ("from-env", "ml", "42,3")
+    assert os.environ["DT_API_TOKEN"] == TOKEN  # we never rewrite the environment
