@@ -22,8 +22,9 @@ from genai_observe._content import ContentPolicy
 from genai_observe._export import DELTA_TEMPORALITY
 from genai_observe._recorder import Recorder
 from tests.rig.fixtures import otlp_receiver
+from tests.rig.fixtures_openai import openai_server, openai_server_session
 
-__all__ = ["otlp_receiver"]
+__all__ = ["openai_server", "openai_server_session", "otlp_receiver"]
 
 _PREFIXES = ("OTEL_", "DT_", "GENAI_OBSERVE_", "TRACELOOP_", "ANTHROPIC_OPEN_TELEMETRY")
 

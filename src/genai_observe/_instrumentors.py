@@ -9,7 +9,9 @@ from ._config import KNOWN_INSTRUMENTATIONS
 
 # name -> (module path, class name). Every name in KNOWN_INSTRUMENTATIONS has an entry once its
 # provider issue lands; names without one are accepted in configuration and skipped.
-REGISTRY: Final[dict[str, tuple[str, str]]] = {}
+REGISTRY: Final[dict[str, tuple[str, str]]] = {
+    "openai": ("genai_observe.instrumentation.openai", "OpenAIInstrumentor"),
+}
 
 
 def load(name: str) -> Any | None:

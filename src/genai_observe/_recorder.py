@@ -214,8 +214,6 @@ class Recorder:
                 a[f"{prefix}.description"] = policy.flat(tool["description"])
             if tool.get("parameters") is not None:
                 a[f"{prefix}.parameters"] = policy.flat(tool["parameters"])
-        if call.prompt_filter_results is not None:
-            a[sc.GEN_AI_PROMPT_FILTER_RESULTS] = policy.flat(call.prompt_filter_results)
 
     def _legacy_tool_calls(self, prefix: str, calls: list[ToolCall] | None, a: dict[str, Any]) -> None:
         for j, tc in enumerate(calls or ()):
@@ -272,6 +270,14 @@ class Recorder:
             fingerprint = call.response_attributes.get(sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT)
             if fingerprint is not None:
                 a[sc.GEN_AI_OPENAI_SYSTEM_FINGERPRINT] = fingerprint
+            # Azure filter verdicts are safety metadata, not text: kept whatever the content mode.
+            if call.prompt_filter_results is not None:
+                a[sc.GEN_AI_PROMPT_FILTER_RESULTS] = self.content.flat(call.prompt_filter_results)
+            for position, choice in enumerate(call.choices):
+                if choice.content_filter_results is not None:
+                    a[f"{sc.GEN_AI_COMPLETION}.{position}.content_filter_results"] = self.content.flat(
+                        choice.content_filter_results
+                    )
         if self.capture.on_span and call.choices:
             self._response_content(call, a)
         return a
@@ -290,8 +296,6 @@ class Recorder:
                 a[f"{prefix}.finish_reason"] = choice.finish_reason
             if choice.reasoning:
                 a[f"{prefix}.reasoning"] = policy.flat(choice.reasoning)
-            if choice.content_filter_results is not None:
-                a[f"{prefix}.content_filter_results"] = policy.flat(choice.content_filter_results)
             self._legacy_tool_calls(prefix, choice.tool_calls, a)
 
     def metric_attributes(self, call: LLMCall) -> dict[str, Any]:

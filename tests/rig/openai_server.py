@@ -25,6 +25,9 @@ Example::
         client.chat.completions.create(model="gpt-4o", messages=[...])
         assert server.last_request.body["model"] == "gpt-4o"
 
+For the module-level client use ``openai.base_url = server.base_url + "/"``
+(the module client, unlike ``OpenAI(...)``, does not add the trailing slash).
+
 Only the standard library is used at import time; the ``*_client()`` helpers
 import ``openai`` lazily.
 """
@@ -222,8 +225,13 @@ class Reply:
 
     Content (success answers)
         ``content``: assistant text (``str``), or one text per choice
-        (sequence); ``None`` keeps the default text unless ``tool_calls`` or
-        ``refusal`` is set.  ``refusal``: a refusal instead of content.
+        (sequence).  ``None`` means the default answer: ``default_content()``,
+        or an example JSON value when the request asks for a ``json_schema``
+        response format, or a tool call when ``tool_choice`` forces one; no
+        text at all when ``tool_calls``, ``refusal`` or
+        ``finish_reason="content_filter"`` is scripted (Azure then omits the
+        choice's ``message`` entirely, like the real service).
+        ``refusal``: a refusal instead of content.
         ``tool_calls``: :class:`ToolCall` objects (or dicts with ``name`` /
         ``arguments`` / ``id``) returned for every choice.
         ``finish_reason``: defaults to ``"tool_calls"`` with tool calls, else

@@ -20,9 +20,6 @@ from tests.rig.openai_server import (
     default_content,
 )
 
-# The fixtures are registered here so the self-test also runs without tests/conftest.py.
-pytest_plugins = ["tests.rig.fixtures_openai"]
-
 MESSAGES = [{"role": "user", "content": "Tell me a joke about opentelemetry"}]
 WEATHER_TOOL: dict[str, Any] = {
     "type": "function",

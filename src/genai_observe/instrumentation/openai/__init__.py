@@ -1,0 +1,271 @@
+"""Instrumentation of the official ``openai`` client (OpenAI, Azure OpenAI, NVIDIA NIM, vLLM, Ollama).
+
+Patched at class level, so clients created before ``init()`` are covered, and lazily on import, so
+an app that never imports ``openai`` pays nothing. See docs/openai.md.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, ClassVar
+
+import wrapt
+
+from ..._calls import run_async, run_sync
+from ..._config import parse_bool
+from ..._record import LLMCall
+from ..._recorder import Invocation, Recorder
+from ..._streams import END_ABANDONED, END_CLOSED, AsyncStreamProxy, SyncStreamProxy
+from .._base import GenAIInstrumentor
+from . import _adapter as ad
+
+ENV_STREAM_USAGE = "GENAI_OBSERVE_OPENAI_STREAM_USAGE"
+
+RequestReader = Callable[[ad.ClientInfo, Mapping[str, Any]], LLMCall]
+ResponseReader = Callable[[LLMCall, Any], None]
+
+# (module, "Class.method", request reader, response reader, stream accumulator class)
+_TARGETS: tuple[tuple[str, str, RequestReader, ResponseReader, Any], ...] = (
+    (
+        "openai.resources.chat.completions",
+        "Completions.create",
+        ad.chat_request,
+        ad.chat_response,
+        ad.ChatStream,
+    ),
+    (
+        "openai.resources.chat.completions",
+        "Completions.parse",
+        ad.chat_request,
+        ad.chat_response,
+        ad.ChatStream,
+    ),
+    (
+        "openai.resources.chat.completions",
+        "AsyncCompletions.create",
+        ad.chat_request,
+        ad.chat_response,
+        ad.ChatStream,
+    ),
+    (
+        "openai.resources.chat.completions",
+        "AsyncCompletions.parse",
+        ad.chat_request,
+        ad.chat_response,
+        ad.ChatStream,
+    ),
+    # openai < 1.92 kept .parse under beta
+    (
+        "openai.resources.beta.chat.completions",
+        "Completions.parse",
+        ad.chat_request,
+        ad.chat_response,
+        ad.ChatStream,
+    ),
+    (
+        "openai.resources.beta.chat.completions",
+        "AsyncCompletions.parse",
+        ad.chat_request,
+        ad.chat_response,
+        ad.ChatStream,
+    ),
+    (
+        "openai.resources.completions",
+        "Completions.create",
+        ad.completion_request,
+        ad.completion_response,
+        ad.CompletionStream,
+    ),
+    (
+        "openai.resources.completions",
+        "AsyncCompletions.create",
+        ad.completion_request,
+        ad.completion_response,
+        ad.CompletionStream,
+    ),
+    ("openai.resources.embeddings", "Embeddings.create", ad.embeddings_request, ad.embeddings_response, None),
+    (
+        "openai.resources.embeddings",
+        "AsyncEmbeddings.create",
+        ad.embeddings_request,
+        ad.embeddings_response,
+        None,
+    ),
+    (
+        "openai.resources.responses",
+        "Responses.create",
+        ad.responses_request,
+        ad.responses_response,
+        ad.ResponsesStream,
+    ),
+    (
+        "openai.resources.responses",
+        "Responses.parse",
+        ad.responses_request,
+        ad.responses_response,
+        ad.ResponsesStream,
+    ),
+    (
+        "openai.resources.responses",
+        "AsyncResponses.create",
+        ad.responses_request,
+        ad.responses_response,
+        ad.ResponsesStream,
+    ),
+    (
+        "openai.resources.responses",
+        "AsyncResponses.parse",
+        ad.responses_request,
+        ad.responses_response,
+        ad.ResponsesStream,
+    ),
+)
+
+
+class OpenAIInstrumentor(GenAIInstrumentor):
+    """Instruments ``openai`` chat/completions/embeddings/responses, sync and async.
+
+    Usable on its own: ``OpenAIInstrumentor().instrument(tracer_provider=..., meter_provider=...)``.
+    Option ``stream_usage=True`` (or GENAI_OBSERVE_OPENAI_STREAM_USAGE=true) asks the server for
+    the final usage chunk of streams whose caller did not set ``stream_options``; off by default
+    because that extra chunk has no choices and can surprise code that indexes ``choices[0]``.
+    """
+
+    name: ClassVar[str] = "openai"
+    module: ClassVar[str] = "openai"
+    requirements: ClassVar[tuple[str, ...]] = ("openai >= 1.40",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        option = kwargs.get("stream_usage")
+        if option is None:
+            env = os.environ.get(ENV_STREAM_USAGE)
+            option = parse_bool(ENV_STREAM_USAGE, env) if env else False
+        self._stream_usage = bool(option)
+        self._nim = ad.nim_hosts()
+        super()._instrument(**kwargs)
+
+    def _patch(self, module: ModuleType) -> None:
+        for module_name, path, read_request, read_response, stream_cls in _TARGETS:
+            is_async = path.startswith("Async")
+            wrapper = self._wrapper(read_request, read_response, stream_cls, is_async)
+            try:
+                self._wrap(module_name, path, wrapper)
+            except Exception:  # a module missing in this SDK version
+                continue
+
+    def _wrapper(
+        self, read_request: RequestReader, read_response: ResponseReader, stream_cls: Any, is_async: bool
+    ) -> Callable[..., Any]:
+        recorder: Recorder = self.recorder
+        nim = self._nim
+        stream_usage = self._stream_usage and stream_cls in (ad.ChatStream, ad.CompletionStream)
+        keep_text = recorder.capture.any
+        proxy_cls = AsyncStreamProxy if is_async else SyncStreamProxy
+
+        def on_result(inv: Invocation, result: Any) -> Any:
+            if hasattr(result, "http_response") and hasattr(result, "parse"):
+                return _raw_response(inv, result, read_response, stream_cls, keep_text, proxy_cls)
+            if inv.call.stream and stream_cls is not None:
+                acc = stream_cls(keep_text)
+                return proxy_cls(result, inv, acc.on_chunk, acc.fill)
+            inv.finish(lambda call: read_response(call, result))
+            return result
+
+        def prepare(instance: Any, kwargs: dict[str, Any]) -> tuple[Callable[[], LLMCall], dict[str, Any]]:
+            if stream_usage and kwargs.get("stream") is True and "stream_options" not in kwargs:
+                kwargs = {**kwargs, "stream_options": {"include_usage": True}}
+
+            def build() -> LLMCall:
+                return read_request(ad.client_info(instance._client, nim), kwargs)
+
+            return build, kwargs
+
+        if is_async:
+
+            async def async_wrapper(
+                wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+            ) -> Any:
+                build, kwargs = prepare(instance, kwargs)
+                return await run_async(recorder, build, wrapped, args, kwargs, on_result)
+
+            return async_wrapper
+
+        def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            build, kwargs = prepare(instance, kwargs)
+            return run_sync(recorder, build, wrapped, args, kwargs, on_result)
+
+        return sync_wrapper
+
+
+def _raw_response(
+    inv: Invocation, raw: Any, read_response: ResponseReader, stream_cls: Any, keep_text: bool, proxy_cls: Any
+) -> Any:
+    """``with_raw_response`` / ``with_streaming_response``: read the parsed result when the caller parses."""
+    if type(raw).__name__ == "LegacyAPIResponse" and not inv.call.stream:
+        # The body is already read; parse() caches, so the caller's own parse() gets the same object.
+        parsed = raw.parse()
+        inv.finish(lambda call: read_response(call, parsed))
+        return raw
+    return _RawResponseProxy(raw, inv, read_response, stream_cls, keep_text, proxy_cls)
+
+
+class _RawResponseProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
+    """Ends the operation when the caller parses, closes or drops the raw response."""
+
+    def __init__(
+        self,
+        wrapped: Any,
+        inv: Invocation,
+        read_response: ResponseReader,
+        stream_cls: Any,
+        keep_text: bool,
+        proxy_cls: Any,
+    ) -> None:
+        super().__init__(wrapped)
+        self._self_inv = inv
+        self._self_read = read_response
+        self._self_stream_cls = stream_cls
+        self._self_keep_text = keep_text
+        self._self_proxy_cls = proxy_cls
+        self._self_stream: Any = None
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.__wrapped__.parse(*args, **kwargs)
+        if inspect.isawaitable(result):
+            return self._self_parse_async(result)
+        return self._self_parsed(result)
+
+    async def _self_parse_async(self, awaitable: Any) -> Any:
+        return self._self_parsed(await awaitable)
+
+    def _self_parsed(self, parsed: Any) -> Any:
+        if self._self_stream is not None:
+            return self._self_stream
+        inv = self._self_inv
+        if inv.ended:
+            return parsed
+        if inv.call.stream and self._self_stream_cls is not None:
+            acc = self._self_stream_cls(self._self_keep_text)
+            self._self_stream = self._self_proxy_cls(parsed, inv, acc.on_chunk, acc.fill)
+            return self._self_stream
+        read = self._self_read
+        inv.finish(lambda call: read(call, parsed))
+        return parsed
+
+    def close(self) -> Any:
+        try:
+            result = self.__wrapped__.close()
+        finally:
+            if not self._self_inv.ended:
+                self._self_inv.finish(end_reason=END_CLOSED)
+        return result  # a coroutine for async responses: the caller awaits it
+
+    def __del__(self) -> None:
+        try:
+            if self._self_stream is None and not self._self_inv.ended:
+                self._self_inv.finish(end_reason=END_ABANDONED)
+        except Exception:
+            pass

@@ -1,0 +1,610 @@
+"""Reads the ``openai`` SDK's requests and responses into the neutral :class:`LLMCall`.
+
+Nothing here imports ``openai`` or ``httpx``/``httpx2``: objects are read by attribute or key,
+so the same code serves openai 1.x to 3.x and pydantic models as well as plain dicts.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ... import _semconv as sc
+from ..._record import Choice, LLMCall, Message, ToolCall, Usage
+
+ENV_NIM_HOSTS = "GENAI_OBSERVE_NIM_HOSTS"
+_NIM_HOSTS = frozenset({"integrate.api.nvidia.com", "ai.api.nvidia.com"})
+_AZURE_SUFFIXES = (
+    ".openai.azure.com",
+    ".cognitiveservices.azure.com",
+    ".services.ai.azure.com",
+    ".azure-api.net",
+)
+_OLLAMA_PORT = 11434
+
+
+def given(value: Any) -> bool:
+    """False for None and for the SDK's NOT_GIVEN / omit sentinels."""
+    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
+
+
+def get(obj: Any, key: str, default: Any = None) -> Any:
+    value = obj.get(key, default) if isinstance(obj, Mapping) else getattr(obj, key, default)
+    return value if given(value) else default
+
+
+# --- the client: provider, server and base URL ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    provider: str
+    address: str | None
+    port: int | None
+    api_base: str | None
+    api_version: str | None
+
+
+_client_cache: weakref.WeakKeyDictionary[Any, ClientInfo] = weakref.WeakKeyDictionary()
+
+
+def nim_hosts() -> frozenset[str]:
+    """NIM hosts: NVIDIA's hosted API plus self-hosted ones named in GENAI_OBSERVE_NIM_HOSTS."""
+    extra = os.environ.get(ENV_NIM_HOSTS, "")
+    return _NIM_HOSTS | {h.strip().lower() for h in extra.split(",") if h.strip()}
+
+
+def client_info(client: Any, nim: frozenset[str]) -> ClientInfo:
+    try:
+        cached = _client_cache.get(client)
+    except TypeError:
+        cached = None
+    if cached is not None:
+        return cached
+    info = _compute_client_info(client, nim)
+    try:
+        _client_cache[client] = info  # weak: gone with the client, so never unbounded
+    except TypeError:
+        pass
+    return info
+
+
+def _compute_client_info(client: Any, nim: frozenset[str]) -> ClientInfo:
+    raw = getattr(client, "base_url", None)
+    text = str(raw) if raw is not None else ""
+    parts = urlsplit(text)
+    host = (parts.hostname or "").lower() or None
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme == "http" else None)
+    except ValueError:
+        port = None
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    # Never credentials or query strings (Azure puts api-version there).
+    api_base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", "")) if host else None
+    is_azure = "Azure" in type(client).__name__ or (host is not None and host.endswith(_AZURE_SUFFIXES))
+    api_version = getattr(client, "_api_version", None)
+    if api_version is None:
+        query = getattr(client, "default_query", None) or getattr(client, "_custom_query", None)
+        if isinstance(query, Mapping):
+            api_version = query.get("api-version")
+    if is_azure:
+        provider = sc.PROVIDER_AZURE_OPENAI
+    elif host is not None and (host in nim or f"{host}:{port}" in nim):
+        provider = sc.PROVIDER_NVIDIA_NIM
+    elif port == _OLLAMA_PORT:
+        provider = sc.PROVIDER_OLLAMA
+    else:
+        provider = sc.PROVIDER_OPENAI
+    return ClientInfo(provider, host, port, api_base, str(api_version) if api_version else None)
+
+
+def new_call(operation: str, info: ClientInfo, kwargs: Mapping[str, Any], api_type: str | None) -> LLMCall:
+    call = LLMCall(
+        operation=operation,
+        provider=info.provider,
+        request_model=get(kwargs, "model"),
+        server_address=info.address,
+        server_port=info.port,
+        api_base=info.api_base,
+        stream=bool(get(kwargs, "stream", False)),
+    )
+    if info.api_version:
+        call.legacy_attributes[sc.GEN_AI_OPENAI_API_VERSION] = info.api_version
+    if api_type is not None and info.provider != sc.PROVIDER_OLLAMA:
+        call.request_attributes[sc.OPENAI_API_TYPE] = api_type
+    tier = get(kwargs, "service_tier")
+    if isinstance(tier, str):
+        call.request_attributes[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
+    return call
+
+
+def _number(value: Any) -> Any:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _sampling(call: LLMCall, kwargs: Mapping[str, Any], max_tokens_keys: tuple[str, ...]) -> None:
+    for key in max_tokens_keys:
+        value = _number(get(kwargs, key))
+        if value is not None:
+            call.max_tokens = int(value)
+            break
+    call.temperature = _number(get(kwargs, "temperature"))
+    call.top_p = _number(get(kwargs, "top_p"))
+    call.frequency_penalty = _number(get(kwargs, "frequency_penalty"))
+    call.presence_penalty = _number(get(kwargs, "presence_penalty"))
+    seed = _number(get(kwargs, "seed"))
+    call.seed = int(seed) if seed is not None else None
+    n = _number(get(kwargs, "n"))
+    call.choice_count = int(n) if n is not None else None
+    stop = get(kwargs, "stop")
+    if isinstance(stop, str):
+        call.stop_sequences = [stop]
+    elif isinstance(stop, (list, tuple)):
+        call.stop_sequences = [str(s) for s in stop]
+
+
+def _tool_calls(items: Any) -> list[ToolCall] | None:
+    if not items:
+        return None
+    out = []
+    for tc in items:
+        fn = get(tc, "function")
+        out.append(
+            ToolCall(
+                name=get(fn, "name") if fn is not None else get(tc, "name"),
+                arguments=get(fn, "arguments") if fn is not None else get(tc, "arguments"),
+                id=get(tc, "id"),
+                type=get(tc, "type") or "function",
+            )
+        )
+    return out
+
+
+def _tools(kwargs: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
+    tools = get(kwargs, "tools") or get(kwargs, "functions")
+    if not tools:
+        return None
+    out: list[Mapping[str, Any]] = []
+    for tool in tools:
+        fn = get(tool, "function") or tool  # chat: {"type","function":{...}}; responses/legacy: flat
+        entry: dict[str, Any] = {
+            k: get(fn, k) for k in ("name", "description", "parameters") if get(fn, k) is not None
+        }
+        if not entry.get("name") and get(tool, "type"):
+            entry["name"] = str(get(tool, "type"))  # built-in tools (web_search, file_search, ...)
+        out.append(entry)
+    return out
+
+
+def _output_type(response_format: Any) -> str | None:
+    if response_format is None:
+        return None
+    if isinstance(response_format, type):
+        return "json"  # a pydantic model given to .parse()
+    kind = get(response_format, "type")
+    if kind in ("json_object", "json_schema"):
+        return "json"
+    if kind == "text":
+        return "text"
+    return None
+
+
+# --- chat completions ------------------------------------------------------------------------
+
+
+def chat_request(info: ClientInfo, kwargs: Mapping[str, Any]) -> LLMCall:
+    call = new_call(sc.OP_CHAT, info, kwargs, "chat_completions")
+    _sampling(call, kwargs, ("max_completion_tokens", "max_tokens"))
+    call.output_type = _output_type(get(kwargs, "response_format"))
+    for m in get(kwargs, "messages") or ():
+        tool_calls = _tool_calls(get(m, "tool_calls"))
+        legacy_fn = get(m, "function_call")
+        if legacy_fn is not None:
+            tool_calls = (tool_calls or []) + [
+                ToolCall(name=get(legacy_fn, "name"), arguments=get(legacy_fn, "arguments"))
+            ]
+        call.input_messages.append(
+            Message(
+                role=str(get(m, "role") or "user"),
+                content=get(m, "content"),
+                tool_calls=tool_calls,
+                tool_call_id=get(m, "tool_call_id"),
+                name=get(m, "name"),
+            )
+        )
+    call.tool_definitions = _tools(kwargs)
+    return call
+
+
+def _usage(call: LLMCall, u: Any) -> None:
+    if u is None:
+        return
+    prompt_details = get(u, "prompt_tokens_details")
+    completion_details = get(u, "completion_tokens_details")
+    call.usage = Usage(
+        input_tokens=get(u, "prompt_tokens"),
+        output_tokens=get(u, "completion_tokens"),
+        cache_read_input_tokens=get(prompt_details, "cached_tokens") if prompt_details is not None else None,
+        reasoning_output_tokens=get(completion_details, "reasoning_tokens")
+        if completion_details is not None
+        else None,
+        total_tokens=get(u, "total_tokens"),
+    )
+
+
+def _response_common(call: LLMCall, resp: Any) -> None:
+    call.response_id = get(resp, "id")
+    call.response_model = get(resp, "model") or None
+    fingerprint = get(resp, "system_fingerprint")
+    if fingerprint:
+        call.response_attributes[sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
+    tier = get(resp, "service_tier")
+    if tier:
+        call.response_attributes[sc.OPENAI_RESPONSE_SERVICE_TIER] = str(tier)
+    pfr = get(resp, "prompt_filter_results")
+    if pfr is not None:
+        call.prompt_filter_results = pfr
+
+
+def chat_response(call: LLMCall, resp: Any) -> None:
+    _response_common(call, resp)
+    for c in get(resp, "choices") or ():
+        msg = get(c, "message")
+        content = get(msg, "content")
+        if content is None:
+            content = get(msg, "refusal")
+        tool_calls = _tool_calls(get(msg, "tool_calls"))
+        fn = get(msg, "function_call")
+        if fn is not None:
+            tool_calls = (tool_calls or []) + [ToolCall(name=get(fn, "name"), arguments=get(fn, "arguments"))]
+        call.choices.append(
+            Choice(
+                index=get(c, "index", 0),
+                role=get(msg, "role") or "assistant",
+                content=content,
+                finish_reason=get(c, "finish_reason"),
+                tool_calls=tool_calls,
+                content_filter_results=get(c, "content_filter_results"),
+            )
+        )
+    _usage(call, get(resp, "usage"))
+
+
+class _ChoiceState:
+    __slots__ = ("filters", "finish", "parts", "role", "tools")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.role = "assistant"
+        self.finish: str | None = None
+        self.tools: dict[int, list[Any]] | None = None  # index -> [id, name, [argument fragments]]
+        self.filters: Any = None
+
+
+class ChatStream:
+    """Accumulates chat completion chunks; cheap per chunk, text kept only when captured."""
+
+    __slots__ = ("_keep_text", "choices", "first", "prompt_filters", "usage")
+
+    def __init__(self, keep_text: bool) -> None:
+        self._keep_text = keep_text
+        self.first: Any = None
+        self.usage: Any = None
+        self.choices: dict[int, _ChoiceState] = {}
+        self.prompt_filters: Any = None
+
+    def on_chunk(self, chunk: Any) -> None:
+        if self.first is None and getattr(chunk, "model", None):
+            self.first = chunk
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage
+        pfr = getattr(chunk, "prompt_filter_results", None)
+        if pfr is not None:
+            self.prompt_filters = pfr
+        for c in getattr(chunk, "choices", None) or ():
+            state = self.choices.get(c.index)
+            if state is None:
+                state = self.choices[c.index] = _ChoiceState()
+            delta = c.delta
+            if delta is not None:
+                if self._keep_text:
+                    text = delta.content
+                    if text:
+                        state.parts.append(text)
+                if delta.role:
+                    state.role = delta.role
+                tool_calls = delta.tool_calls
+                if tool_calls:
+                    self._tool_deltas(state, tool_calls)
+                fn = getattr(delta, "function_call", None)
+                if fn is not None:
+                    self._tool_deltas(state, [{"index": 0, "function": fn}])
+            if c.finish_reason:
+                state.finish = c.finish_reason
+            filters = getattr(c, "content_filter_results", None)
+            if filters:
+                state.filters = filters
+
+    def _tool_deltas(self, state: _ChoiceState, deltas: Any) -> None:
+        tools = state.tools
+        if tools is None:
+            tools = state.tools = {}
+        for d in deltas:
+            index = get(d, "index", 0)
+            entry = tools.get(index)
+            if entry is None:
+                entry = tools[index] = [None, None, []]
+            if get(d, "id"):
+                entry[0] = get(d, "id")
+            fn = get(d, "function")
+            if fn is not None:
+                if get(fn, "name"):
+                    entry[1] = get(fn, "name")
+                if get(fn, "arguments") and self._keep_text:
+                    entry[2].append(get(fn, "arguments"))
+
+    def fill(self, call: LLMCall) -> None:
+        if self.first is not None:
+            _response_common(call, self.first)
+        if self.prompt_filters is not None:
+            call.prompt_filter_results = self.prompt_filters
+        for index in sorted(self.choices):
+            state = self.choices[index]
+            tool_calls = None
+            if state.tools:
+                tool_calls = [
+                    ToolCall(id=e[0], name=e[1], arguments="".join(e[2]) if e[2] else None)
+                    for _, e in sorted(state.tools.items())
+                ]
+            call.choices.append(
+                Choice(
+                    index=index,
+                    role=state.role,
+                    content="".join(state.parts) if state.parts else None,
+                    finish_reason=state.finish,
+                    tool_calls=tool_calls,
+                    content_filter_results=state.filters,
+                )
+            )
+        _usage(call, self.usage)
+
+
+# --- legacy completions ----------------------------------------------------------------------
+
+
+def completion_request(info: ClientInfo, kwargs: Mapping[str, Any]) -> LLMCall:
+    call = new_call(sc.OP_TEXT_COMPLETION, info, kwargs, None)
+    _sampling(call, kwargs, ("max_tokens",))
+    prompt = get(kwargs, "prompt")
+    prompts = (
+        [prompt] if isinstance(prompt, str) else list(prompt) if isinstance(prompt, (list, tuple)) else []
+    )
+    call.input_messages = [Message(role="user", content=p if isinstance(p, str) else str(p)) for p in prompts]
+    return call
+
+
+def completion_response(call: LLMCall, resp: Any) -> None:
+    _response_common(call, resp)
+    for c in get(resp, "choices") or ():
+        call.choices.append(
+            Choice(index=get(c, "index", 0), content=get(c, "text"), finish_reason=get(c, "finish_reason"))
+        )
+    _usage(call, get(resp, "usage"))
+
+
+class CompletionStream:
+    __slots__ = ("_keep_text", "choices", "first", "usage")
+
+    def __init__(self, keep_text: bool) -> None:
+        self._keep_text = keep_text
+        self.first: Any = None
+        self.usage: Any = None
+        self.choices: dict[int, _ChoiceState] = {}
+
+    def on_chunk(self, chunk: Any) -> None:
+        if self.first is None:
+            self.first = chunk
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage
+        for c in getattr(chunk, "choices", None) or ():
+            state = self.choices.get(c.index)
+            if state is None:
+                state = self.choices[c.index] = _ChoiceState()
+            if self._keep_text and c.text:
+                state.parts.append(c.text)
+            if c.finish_reason:
+                state.finish = c.finish_reason
+
+    def fill(self, call: LLMCall) -> None:
+        if self.first is not None:
+            _response_common(call, self.first)
+        for index in sorted(self.choices):
+            s = self.choices[index]
+            call.choices.append(
+                Choice(index=index, content="".join(s.parts) if s.parts else None, finish_reason=s.finish)
+            )
+        _usage(call, self.usage)
+
+
+# --- embeddings --------------------------------------------------------------------------------
+
+
+def embeddings_request(info: ClientInfo, kwargs: Mapping[str, Any]) -> LLMCall:
+    call = new_call(sc.OP_EMBEDDINGS, info, kwargs, None)
+    call.stream = False
+    fmt = get(kwargs, "encoding_format")
+    if isinstance(fmt, str):
+        call.encoding_formats = [fmt]
+    text = get(kwargs, "input")
+    items = [text] if isinstance(text, str) else list(text) if isinstance(text, (list, tuple)) else []
+    # Token-id inputs (lists of ints) are not text; record them as a count, not content.
+    call.input_messages = [
+        Message(
+            role="user",
+            content=i if isinstance(i, str) else f"<{len(i) if hasattr(i, '__len__') else 1} tokens>",
+        )
+        for i in items
+    ]
+    return call
+
+
+def embeddings_response(call: LLMCall, resp: Any) -> None:
+    call.response_model = get(resp, "model") or None
+    data = get(resp, "data") or []
+    call.embedding_count = len(data)
+    if data:
+        vector = get(data[0], "embedding")
+        if isinstance(vector, str):  # base64 asked for explicitly: float32 values
+            try:
+                call.embedding_vector_size = len(base64.b64decode(vector)) // 4
+            except ValueError:
+                call.embedding_vector_size = None
+        elif vector is not None:
+            call.embedding_vector_size = len(vector)
+    u = get(resp, "usage")
+    if u is not None:
+        call.usage = Usage(input_tokens=get(u, "prompt_tokens"), total_tokens=get(u, "total_tokens"))
+
+
+# --- responses API -------------------------------------------------------------------------------
+
+
+def responses_request(info: ClientInfo, kwargs: Mapping[str, Any]) -> LLMCall:
+    call = new_call(sc.OP_CHAT, info, kwargs, "responses")
+    _sampling(call, kwargs, ("max_output_tokens",))
+    text_cfg = get(kwargs, "text")
+    call.output_type = _output_type(get(text_cfg, "format")) if text_cfg is not None else None
+    if isinstance(get(kwargs, "text_format"), type):
+        call.output_type = "json"
+    instructions = get(kwargs, "instructions")
+    if isinstance(instructions, str):
+        call.system_instructions = [instructions]
+    items = get(kwargs, "input")
+    if isinstance(items, str):
+        call.input_messages = [Message(role="user", content=items)]
+    elif isinstance(items, (list, tuple)):
+        for item in items:
+            kind = get(item, "type")
+            if kind == "function_call_output":
+                call.input_messages.append(
+                    Message(role="tool", content=get(item, "output"), tool_call_id=get(item, "call_id"))
+                )
+            elif kind == "function_call":
+                call.input_messages.append(
+                    Message(
+                        role="assistant",
+                        tool_calls=[
+                            ToolCall(
+                                name=get(item, "name"),
+                                arguments=get(item, "arguments"),
+                                id=get(item, "call_id"),
+                            )
+                        ],
+                    )
+                )
+            elif get(item, "role"):
+                call.input_messages.append(Message(role=str(get(item, "role")), content=get(item, "content")))
+    conversation = get(kwargs, "conversation")
+    if isinstance(conversation, str):
+        call.request_attributes[sc.GEN_AI_CONVERSATION_ID] = conversation
+    call.tool_definitions = _tools(kwargs)
+    return call
+
+
+_STATUS_TO_FINISH = {"completed": "stop", "failed": "error", "cancelled": "cancelled", "in_progress": None}
+
+
+def responses_response(call: LLMCall, resp: Any) -> None:
+    call.response_id = get(resp, "id")
+    call.response_model = get(resp, "model") or None
+    tier = get(resp, "service_tier")
+    if tier:
+        call.response_attributes[sc.OPENAI_RESPONSE_SERVICE_TIER] = str(tier)
+    texts: list[str] = []
+    tool_calls: list[ToolCall] = []
+    reasoning: list[str] = []
+    for item in get(resp, "output") or ():
+        kind = get(item, "type")
+        if kind == "message":
+            for part in get(item, "content") or ():
+                text = get(part, "text") if get(part, "type") == "output_text" else get(part, "refusal")
+                if text:
+                    texts.append(text)
+        elif kind == "function_call":
+            tool_calls.append(
+                ToolCall(name=get(item, "name"), arguments=get(item, "arguments"), id=get(item, "call_id"))
+            )
+        elif kind == "reasoning":
+            for summary in get(item, "summary") or ():
+                if get(summary, "text"):
+                    reasoning.append(get(summary, "text"))
+    status = get(resp, "status")
+    finish = _STATUS_TO_FINISH.get(status, status) if isinstance(status, str) else None
+    incomplete = get(resp, "incomplete_details")
+    if status == "incomplete" and incomplete is not None:
+        finish = get(incomplete, "reason") or "incomplete"
+    if tool_calls and finish == "stop":
+        finish = "tool_calls"
+    if texts or tool_calls or finish:
+        call.choices = [
+            Choice(
+                content="".join(texts) if texts else None,
+                finish_reason=finish,
+                tool_calls=tool_calls or None,
+                reasoning="\n".join(reasoning) if reasoning else None,
+            )
+        ]
+    u = get(resp, "usage")
+    if u is not None:
+        in_details = get(u, "input_tokens_details")
+        out_details = get(u, "output_tokens_details")
+        call.usage = Usage(
+            input_tokens=get(u, "input_tokens"),
+            output_tokens=get(u, "output_tokens"),
+            cache_read_input_tokens=get(in_details, "cached_tokens") if in_details is not None else None,
+            reasoning_output_tokens=get(out_details, "reasoning_tokens") if out_details is not None else None,
+            total_tokens=get(u, "total_tokens"),
+        )
+
+
+class ResponsesStream:
+    """Keeps only the final response object (and text deltas in case the stream stops early)."""
+
+    __slots__ = ("_keep_text", "final", "parts", "started")
+
+    _FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+    def __init__(self, keep_text: bool) -> None:
+        self._keep_text = keep_text
+        self.final: Any = None
+        self.started: Any = None
+        self.parts: list[str] = []
+
+    def on_chunk(self, event: Any) -> None:
+        kind = getattr(event, "type", None)
+        if kind == "response.output_text.delta":
+            if self._keep_text:
+                self.parts.append(event.delta)
+        elif kind in self._FINAL:
+            self.final = event.response
+        elif kind == "response.created":
+            self.started = event.response
+
+    def fill(self, call: LLMCall) -> None:
+        if self.final is not None:
+            responses_response(call, self.final)
+            return
+        if self.started is not None:
+            call.response_id = get(self.started, "id")
+            call.response_model = get(self.started, "model") or None
+        if self.parts:
+            call.choices = [Choice(content="".join(self.parts))]

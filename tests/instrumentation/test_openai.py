@@ -1,0 +1,472 @@
+"""The real ``openai`` SDK over real HTTP against the local OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pydantic
+import pytest
+from opentelemetry.trace import StatusCode
+
+import genai_observe
+from genai_observe import CaptureMode, Profile
+from genai_observe import _semconv as sc
+from genai_observe.instrumentation.openai import OpenAIInstrumentor
+from genai_observe.instrumentation.openai import _adapter as ad
+from tests.conftest import Telemetry
+from tests.rig.openai_server import DEFAULT_USAGE, OpenAIMockServer, ToolCall
+from tests.rig.otlp_receiver import OTLPReceiver
+
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi"}]
+
+
+@pytest.fixture
+def instrument(telemetry: Telemetry) -> Iterator[Any]:
+    """Instrument with given options; undone after the test."""
+    instrumentor = OpenAIInstrumentor()
+
+    def apply(**kwargs: Any) -> OpenAIInstrumentor:
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+        instrumentor.instrument(**telemetry.instrument_kwargs(**kwargs))
+        return instrumentor
+
+    apply()
+    yield apply
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+
+
+def attrs(telemetry: Telemetry) -> dict[str, Any]:
+    return dict(telemetry.span().attributes or {})
+
+
+def test_chat_dynatrace_profile(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    client = openai_server.client()
+    result = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=MESSAGES,
+        temperature=0.3,
+        max_tokens=50,
+        top_p=0.8,
+        seed=7,
+        stop=["END"],
+    )
+    assert isinstance(result, openai.types.chat.ChatCompletion)
+    a = attrs(telemetry)
+    port = openai_server.port
+    assert telemetry.span().name == "chat gpt-4o-mini"
+    expected = {
+        "gen_ai.system": "openai",
+        "llm.request.type": "chat",
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.response.model": result.model,
+        "gen_ai.response.id": result.id,
+        "gen_ai.request.temperature": 0.3,
+        "gen_ai.request.max_tokens": 50,
+        "gen_ai.request.top_p": 0.8,
+        "gen_ai.request.seed": 7,
+        "server.address": "127.0.0.1",
+        "server.port": port,
+        "gen_ai.openai.api_base": f"http://127.0.0.1:{port}/v1",
+        "openai.api.type": "chat_completions",
+        "gen_ai.usage.prompt_tokens": DEFAULT_USAGE["prompt_tokens"],
+        "gen_ai.usage.completion_tokens": DEFAULT_USAGE["completion_tokens"],
+        "gen_ai.usage.input_tokens": DEFAULT_USAGE["prompt_tokens"],
+        "gen_ai.usage.cache_read.input_tokens": DEFAULT_USAGE["cached_tokens"],
+        "gen_ai.usage.reasoning.output_tokens": DEFAULT_USAGE["reasoning_tokens"],
+        "gen_ai.prompt.0.role": "system",
+        "gen_ai.prompt.0.content": "Be brief.",
+        "gen_ai.prompt.1.content": "Say hi",
+        "gen_ai.completion.0.role": "assistant",
+        "gen_ai.completion.0.content": result.choices[0].message.content,
+        "gen_ai.completion.0.finish_reason": "stop",
+    }
+    for key, value in expected.items():
+        assert a.get(key) == value, key
+    assert tuple(a["gen_ai.request.stop_sequences"]) == ("END",)
+    if result.system_fingerprint:
+        assert a["gen_ai.openai.system_fingerprint"] == result.system_fingerprint
+    metrics = telemetry.metrics()  # DELTA: one collection holds this call's points
+    tokens = metrics[sc.METRIC_TOKEN_USAGE]
+    assert {p.attributes["gen_ai.token.type"]: p.sum for p in tokens} == {
+        "input": DEFAULT_USAGE["prompt_tokens"],
+        "output": DEFAULT_USAGE["completion_tokens"],
+    }
+    assert metrics[sc.METRIC_GENERATION_CHOICES][0].value == 1
+
+
+def test_chat_latest_profile(openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any) -> None:
+    instrument(profile=Profile.LATEST)
+    client = openai_server.client()
+    result = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    a = attrs(telemetry)
+    assert "gen_ai.system" not in a and "gen_ai.prompt.0.content" not in a
+    assert "gen_ai.system_instructions" not in a  # chat system messages stay in the input messages
+    inputs = json.loads(a["gen_ai.input.messages"])
+    assert inputs[1] == {"role": "user", "parts": [{"type": "text", "content": "Say hi"}]}
+    outputs = json.loads(a["gen_ai.output.messages"])
+    assert outputs[0]["parts"][0]["content"] == result.choices[0].message.content
+    assert a["openai.api.type"] == "chat_completions"
+
+
+def test_stream_without_usage_is_not_changed(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    client = openai_server.client()
+    stream = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    assert isinstance(stream, openai.Stream)
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert "stream_options" not in openai_server.last_request.json  # never injected by default
+    a = attrs(telemetry)
+    assert a["gen_ai.completion.0.content"] == text
+    assert a["gen_ai.request.stream"] is True and a["llm.is_streaming"] is True
+    assert a[sc.STREAM_END_REASON] == "exhausted"
+    assert "gen_ai.usage.input_tokens" not in a
+    metrics = telemetry.metrics()
+    assert sc.METRIC_TOKEN_USAGE not in metrics  # no usage reported: no token points
+    assert metrics[sc.METRIC_TIME_TO_FIRST_CHUNK][0].count == 1
+    assert metrics[sc.METRIC_TIME_PER_OUTPUT_CHUNK][0].count >= 1
+
+
+def test_stream_with_usage_n2_and_opt_in_injection(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    client = openai_server.client()
+    stream = client.chat.completions.create(
+        model="m", messages=MESSAGES, stream=True, n=2, stream_options={"include_usage": True}
+    )
+    texts: dict[int, str] = {}
+    for chunk in stream:
+        for c in chunk.choices:
+            texts[c.index] = texts.get(c.index, "") + (c.delta.content or "")
+    a = attrs(telemetry)
+    assert a["gen_ai.completion.0.content"] == texts[0] and a["gen_ai.completion.1.content"] == texts[1]
+    assert a["gen_ai.usage.input_tokens"] == DEFAULT_USAGE["prompt_tokens"]
+    assert a["gen_ai.request.choice.count"] == 2
+    assert telemetry.metrics()[sc.METRIC_GENERATION_CHOICES][0].value == 2
+    telemetry.span_exporter.clear()
+    instrument(stream_usage=True)
+    list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
+    assert openai_server.last_request.json["stream_options"] == {"include_usage": True}
+    assert attrs(telemetry)["gen_ai.usage.output_tokens"] == DEFAULT_USAGE["completion_tokens"]
+
+
+def test_tool_calls_stream_and_not(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    client = openai_server.client()
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Weather",
+                "parameters": {"type": "object", "properties": {}},
+            },
+        }
+    ]
+    openai_server.script_tool_calls(ToolCall("get_weather", {"city": "Linz"}, id="call_a"))
+    result = client.chat.completions.create(model="m", messages=MESSAGES, tools=tools)
+    a = attrs(telemetry)
+    assert a["gen_ai.completion.0.tool_calls.0.name"] == "get_weather"
+    assert json.loads(a["gen_ai.completion.0.tool_calls.0.arguments"]) == {"city": "Linz"}
+    assert a["gen_ai.completion.0.tool_calls.0.id"] == result.choices[0].message.tool_calls[0].id
+    assert a["gen_ai.completion.0.finish_reason"] == "tool_calls"
+    assert a["llm.request.functions.0.name"] == "get_weather"
+    telemetry.span_exporter.clear()
+    openai_server.script_tool_calls(ToolCall("get_weather", {"city": "Graz", "days": 3}, id="call_b"))
+    for _ in client.chat.completions.create(model="m", messages=MESSAGES, tools=tools, stream=True):
+        pass
+    a = attrs(telemetry)
+    assert a["gen_ai.completion.0.tool_calls.0.id"] == "call_b"
+    assert json.loads(a["gen_ai.completion.0.tool_calls.0.arguments"]) == {"city": "Graz", "days": 3}
+
+
+def test_parse_and_stream_helper(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    class Answer(pydantic.BaseModel):
+        text: str
+
+    client = openai_server.client()
+    parsed = client.chat.completions.parse(model="m", messages=MESSAGES, response_format=Answer)
+    assert isinstance(parsed.choices[0].message.parsed, Answer)
+    assert attrs(telemetry)["gen_ai.output.type"] == "json"
+    telemetry.span_exporter.clear()
+    with client.chat.completions.stream(model="m", messages=MESSAGES) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_completion()
+    assert attrs(telemetry)["gen_ai.completion.0.content"] == final.choices[0].message.content
+
+
+def test_raw_and_streaming_response_variants(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    client = openai_server.client()
+    raw = client.chat.completions.with_raw_response.create(model="m", messages=MESSAGES)
+    assert raw.headers is not None
+    completion = raw.parse()
+    assert attrs(telemetry)["gen_ai.completion.0.content"] == completion.choices[0].message.content
+    telemetry.span_exporter.clear()
+    with client.chat.completions.with_streaming_response.create(model="m", messages=MESSAGES) as response:
+        assert response.http_response.status_code == 200
+        body = response.parse()
+    assert attrs(telemetry)["gen_ai.response.id"] == body.id
+    telemetry.span_exporter.clear()
+    with client.chat.completions.with_streaming_response.create(model="m", messages=MESSAGES) as response:
+        pass  # never parsed: the span still ends, once
+    assert len(telemetry.spans()) == 1
+    telemetry.span_exporter.clear()
+    raw_stream = client.chat.completions.with_raw_response.create(model="m", messages=MESSAGES, stream=True)
+    text = "".join(c.choices[0].delta.content or "" for c in raw_stream.parse() if c.choices)
+    assert attrs(telemetry)["gen_ai.completion.0.content"] == text
+
+
+def test_legacy_completions(openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any) -> None:
+    client = openai_server.client()
+    result = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Once upon", max_tokens=5)
+    a = attrs(telemetry)
+    assert a["llm.request.type"] == "completion" and a["gen_ai.operation.name"] == "text_completion"
+    assert a["gen_ai.prompt.0.content"] == "Once upon"
+    assert a["gen_ai.completion.0.content"] == result.choices[0].text
+    telemetry.span_exporter.clear()
+    text = "".join(
+        c.choices[0].text for c in client.completions.create(model="x", prompt="p", stream=True) if c.choices
+    )
+    assert attrs(telemetry)["gen_ai.completion.0.content"] == text
+
+
+def test_embeddings(openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any) -> None:
+    client = openai_server.client()
+    result = client.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
+    assert isinstance(result.data[0].embedding, list)  # the SDK's base64 decoding is untouched
+    a = attrs(telemetry)
+    assert a["llm.request.type"] == "embedding" and a["gen_ai.operation.name"] == "embeddings"
+    assert a["gen_ai.embeddings.dimension.count"] == len(result.data[0].embedding)
+    assert a["gen_ai.prompt.1.content"] == "b"
+    assert a["gen_ai.usage.input_tokens"] == result.usage.prompt_tokens
+    size = telemetry.metrics()[sc.METRIC_EMBEDDINGS_VECTOR_SIZE]
+    assert size[0].value == len(result.data[0].embedding)
+    telemetry.span_exporter.clear()
+    client.embeddings.create(model="e", input="x", encoding_format="base64")
+    assert attrs(telemetry)["gen_ai.embeddings.dimension.count"] == len(result.data[0].embedding)
+
+
+def test_responses_api(openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any) -> None:
+    client = openai_server.client()
+    response = client.responses.create(
+        model="gpt-4.1", input="Tell me a joke", instructions="Be funny", max_output_tokens=60
+    )
+    a = attrs(telemetry)
+    assert a["openai.api.type"] == "responses"
+    assert a["gen_ai.prompt.0.role"] == "system" and a["gen_ai.prompt.0.content"] == "Be funny"
+    assert a["gen_ai.prompt.1.content"] == "Tell me a joke"
+    assert a["gen_ai.completion.0.content"] == response.output_text
+    assert a["gen_ai.request.max_tokens"] == 60
+    assert a["gen_ai.response.id"] == response.id
+    assert a["gen_ai.usage.input_tokens"] == response.usage.input_tokens
+    telemetry.span_exporter.clear()
+    events = list(client.responses.create(model="gpt-4.1", input="Stream it", stream=True))
+    final = events[-1].response
+    a = attrs(telemetry)
+    assert a["gen_ai.completion.0.content"] == final.output_text
+    assert a["gen_ai.usage.output_tokens"] == final.usage.output_tokens
+    telemetry.span_exporter.clear()
+    with client.responses.stream(model="gpt-4.1", input="helper") as stream:
+        for _ in stream:
+            pass
+    assert attrs(telemetry)["gen_ai.response.model"] == "gpt-4.1"
+
+
+def test_azure(openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any) -> None:
+    client = openai_server.azure_client()
+    result = client.chat.completions.create(model="my-deployment", messages=MESSAGES)
+    a = attrs(telemetry)
+    assert a["gen_ai.provider.name"] == "azure.ai.openai" and a["gen_ai.system"] == "openai"
+    assert a["gen_ai.openai.api_version"] == "2024-06-01"
+    assert a["gen_ai.request.model"] == "my-deployment" and a["gen_ai.response.model"] == result.model
+    assert "api-version" not in a["gen_ai.openai.api_base"]
+    assert json.loads(a["gen_ai.prompt.prompt_filter_results"])[0]["prompt_index"] == 0
+    assert json.loads(a["gen_ai.completion.0.content_filter_results"])["hate"]["filtered"] is False
+    telemetry.span_exporter.clear()
+    for _ in client.chat.completions.create(model="my-deployment", messages=MESSAGES, stream=True):
+        pass
+    a = attrs(telemetry)
+    assert "gen_ai.prompt.prompt_filter_results" in a and a["gen_ai.response.model"]
+
+
+def test_errors_reach_caller_unchanged(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    client = openai_server.client()
+    openai_server.script_error(429, "Rate limit reached", retry_after=1)
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(model="m", messages=MESSAGES)
+    assert info.value.status_code == 429
+    span = telemetry.span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert (span.attributes or {})["error.type"] == "RateLimitError"
+    duration = telemetry.metrics()[sc.METRIC_OPERATION_DURATION]
+    assert duration[0].attributes["error.type"] == "RateLimitError"
+    telemetry.span_exporter.clear()
+    openai_server.script_broken_stream(after=2)
+    stream = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIConnectionError):
+        for _ in stream:
+            pass
+    del stream
+    gc.collect()
+    span = telemetry.span()
+    assert (span.attributes or {})["error.type"] == "APIConnectionError"
+    telemetry.span_exporter.clear()
+    timeout_client = openai_server.client(timeout=0.2)
+    openai_server.script(delay=1.0)
+    with pytest.raises(openai.APITimeoutError):
+        timeout_client.chat.completions.create(model="m", messages=MESSAGES)
+    assert (telemetry.span().attributes or {})["error.type"] == "APITimeoutError"
+
+
+def test_async_variants(openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any) -> None:
+    async def main() -> None:
+        client = openai_server.async_client()
+        result = await client.chat.completions.create(model="m", messages=MESSAGES)
+        stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        assert isinstance(stream, openai.AsyncStream)
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        await client.embeddings.create(model="e", input="x")
+        response = await client.responses.create(model="r", input="hello")
+        async with client.chat.completions.with_streaming_response.create(
+            model="m", messages=MESSAGES
+        ) as raw:
+            await raw.parse()
+        spans = telemetry.spans()
+        assert [s.name for s in spans] == ["chat m", "chat m", "embeddings e", "chat r", "chat m"]
+        assert spans[0].attributes["gen_ai.completion.0.content"] == result.choices[0].message.content
+        assert spans[1].attributes["gen_ai.completion.0.content"] == text
+        assert spans[3].attributes["gen_ai.completion.0.content"] == response.output_text
+
+    asyncio.run(main())
+
+
+def test_caller_sees_identical_results(openai_server: OpenAIMockServer, telemetry: Telemetry) -> None:
+    client = openai_server.client()
+
+    def calls() -> list[Any]:
+        out: list[Any] = []
+        out.append(
+            client.chat.completions.create(model="m", messages=MESSAGES).model_dump(exclude={"id", "created"})
+        )
+        out.append(
+            [
+                c.model_dump(exclude={"id", "created"})
+                for c in client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+            ]
+        )
+        out.append(client.embeddings.create(model="e", input="x").model_dump())
+        openai_server.script_error(400, "bad request")
+        try:
+            client.chat.completions.create(model="m", messages=MESSAGES)
+        except openai.BadRequestError as exc:
+            out.append((type(exc), exc.status_code, exc.body))
+        return out
+
+    plain = calls()
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(**telemetry.instrument_kwargs())
+    try:
+        instrumented = calls()
+    finally:
+        instrumentor.uninstrument()
+    assert plain == instrumented
+    assert len(telemetry.spans()) == 4
+
+
+def test_content_off_keeps_text_out(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    instrument(capture=CaptureMode.NO_CONTENT)
+    client = openai_server.client()
+    list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
+    client.chat.completions.create(model="m", messages=MESSAGES)
+    for span in telemetry.spans():
+        blob = json.dumps({k: str(v) for k, v in (span.attributes or {}).items()})
+        assert "Say hi" not in blob and "Be brief" not in blob and "content" not in blob
+
+
+@pytest.mark.parametrize(
+    ("base_url", "client_name", "provider", "port"),
+    [
+        ("https://api.openai.com/v1/", "OpenAI", "openai", 443),
+        ("https://myres.openai.azure.com/openai/", "AzureOpenAI", "azure.ai.openai", 443),
+        ("https://integrate.api.nvidia.com/v1/", "OpenAI", "nvidia_nim", 443),
+        ("http://nim.internal:8000/v1/", "OpenAI", "nvidia_nim", 8000),
+        ("http://localhost:11434/v1/", "OpenAI", "ollama", 11434),
+        ("http://vllm:8000/v1/", "OpenAI", "openai", 8000),
+    ],
+)
+def test_provider_detection(
+    monkeypatch: pytest.MonkeyPatch, base_url: str, client_name: str, provider: str, port: int
+) -> None:
+    monkeypatch.setenv(ad.ENV_NIM_HOSTS, "nim.internal:8000")
+    client = type(client_name, (), {"base_url": base_url})()
+    info = ad.client_info(client, ad.nim_hosts())
+    assert (info.provider, info.port) == (provider, port)
+    assert info.api_base == base_url.rstrip("/")
+
+
+def test_clients_created_before_instrumenting_are_covered(
+    openai_server: OpenAIMockServer, telemetry: Telemetry
+) -> None:
+    client = openai_server.client()  # before
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(**telemetry.instrument_kwargs())
+    try:
+        client.chat.completions.create(model="m", messages=MESSAGES)
+    finally:
+        instrumentor.uninstrument()
+    client.chat.completions.create(model="m", messages=MESSAGES)  # after uninstrument: no span
+    assert len(telemetry.spans()) == 1
+
+
+def test_import_after_init_through_otlp(openai_server: OpenAIMockServer, otlp_receiver: OTLPReceiver) -> None:
+    script = textwrap.dedent(f"""
+        import sys
+        import genai_observe
+        genai_observe.init(endpoint={otlp_receiver.url!r}, service_name="late-import")
+        assert "openai" not in sys.modules  # init() did not import the SDK
+        import openai
+        client = openai.OpenAI(base_url={openai_server.base_url!r}, api_key="k", max_retries=0)
+        client.chat.completions.create(model="late", messages=[{{"role": "user", "content": "hi"}}])
+        genai_observe.shutdown()
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    (span,) = otlp_receiver.spans()
+    assert span.name == "chat late" and span.resource_attributes["service.name"] == "late-import"
+    durations = otlp_receiver.metrics(sc.METRIC_OPERATION_DURATION)
+    assert durations and durations[0].temporality == 1
+
+
+def test_init_instruments_openai(openai_server: OpenAIMockServer, otlp_receiver: OTLPReceiver) -> None:
+    handle = genai_observe.init(endpoint=otlp_receiver.url, profile="latest")
+    assert handle.instrumented == ("openai",)
+    openai_server.client().chat.completions.create(model="m", messages=MESSAGES)
+    handle.shutdown()
+    (span,) = otlp_receiver.spans()
+    assert "gen_ai.input.messages" in span.attributes and "gen_ai.system" not in span.attributes
