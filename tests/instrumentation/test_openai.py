@@ -470,3 +470,25 @@ def test_init_instruments_openai(openai_server: OpenAIMockServer, otlp_receiver:
     handle.shutdown()
     (span,) = otlp_receiver.spans()
     assert "gen_ai.input.messages" in span.attributes and "gen_ai.system" not in span.attributes
+
+
+def test_stream_chunks_with_null_choice_index() -> None:
+    """Seen in recorded traffic: a choice whose index is null must count as choice 0."""
+    from types import SimpleNamespace as NS
+
+    from genai_observe._record import LLMCall
+
+    for acc in (ad.ChatStream(True), ad.CompletionStream(True)):
+        for text in ("a", "b"):
+            delta = NS(content=text, role=None, tool_calls=None, function_call=None)
+            acc.on_chunk(
+                NS(
+                    id="x",
+                    model="m",
+                    usage=None,
+                    choices=[NS(index=None, delta=delta, text=text, finish_reason=None)],
+                )
+            )
+        call = LLMCall()
+        acc.fill(call)
+        assert [c.content for c in call.choices] == ["ab"]

@@ -310,9 +310,10 @@ class ChatStream:
         if pfr is not None:
             self.prompt_filters = pfr
         for c in getattr(chunk, "choices", None) or ():
-            state = self.choices.get(c.index)
+            index = c.index if c.index is not None else 0  # seen as null in recorded traffic
+            state = self.choices.get(index)
             if state is None:
-                state = self.choices[c.index] = _ChoiceState()
+                state = self.choices[index] = _ChoiceState()
             delta = c.delta
             if delta is not None:
                 if self._keep_text:
@@ -416,9 +417,10 @@ class CompletionStream:
         if usage is not None:
             self.usage = usage
         for c in getattr(chunk, "choices", None) or ():
-            state = self.choices.get(c.index)
+            index = c.index if c.index is not None else 0  # seen as null in recorded traffic
+            state = self.choices.get(index)
             if state is None:
-                state = self.choices[c.index] = _ChoiceState()
+                state = self.choices[index] = _ChoiceState()
             if self._keep_text and c.text:
                 state.parts.append(c.text)
             if c.finish_reason:
