@@ -359,3 +359,31 @@ def test_env_only_configuration(otlp_receiver: OTLPReceiver, monkeypatch: pytest
     resource = otlp_receiver.spans()[0].resource_attributes
     assert (resource["service.name"], resource["team"], resource["cost.center"]) == ("from-env", "ml", "42,3")
     assert os.environ["DT_API_TOKEN"] == TOKEN  # we never rewrite the environment
+
+
+def test_console_respects_traces_off(capfd: pytest.CaptureFixture[str]) -> None:
+    handle = genai_observe.init(traces=False)
+    one_call()
+    handle.shutdown()
+    err = capfd.readouterr().err
+    assert "genai-observe: chat" not in err and "nothing is being shipped" not in err
+
+
+def test_manual_api_usage_counts_merge_and_bad_env_never_raises(
+    monkeypatch: pytest.MonkeyPatch, otlp_receiver: OTLPReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    handle = start(otlp_receiver, metrics=False, logs=False)
+    with genai_observe.llm_call(provider="acme", model="m") as call:
+        call.set_response(input_tokens=5)
+        call.set_response(output_tokens=9, content="done", finish_reason="stop")
+    handle.shutdown()
+    (span,) = otlp_receiver.spans()
+    assert (span.attributes["gen_ai.usage.input_tokens"], span.attributes["gen_ai.usage.output_tokens"]) == (
+        5,
+        9,
+    )
+    # Without init(), a malformed variable must not make the recording call raise.
+    monkeypatch.setenv("GENAI_OBSERVE_CAPTURE_CONTENT", "sometimes")
+    with genai_observe.llm_call(provider="acme", model="m") as call:
+        call.set_response(content="ok")
+    assert "GENAI_OBSERVE_CAPTURE_CONTENT" in caplog.text

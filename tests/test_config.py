@@ -94,10 +94,36 @@ def test_no_endpoint_means_console() -> None:
 
 
 def test_compression_defaults() -> None:
-    assert load_settings(endpoint="https://a.live.dynatrace.com").compression == "gzip"
-    # The local OneAgent refuses gzip.
-    assert load_settings(endpoint="http://localhost:14499/otlp").compression == "none"
-    assert load_settings(endpoint="http://localhost:14499/otlp", compression="gzip").compression == "gzip"
+    s = load_settings(endpoint="https://a.live.dynatrace.com")
+    assert s.compression_for("https://a.live.dynatrace.com/api/v2/otlp/v1/traces") == "gzip"
+    # The local OneAgent refuses gzip; decided per signal, so a tenant URL beside it keeps gzip.
+    s = load_settings(
+        traces_endpoint="http://localhost:14499/otlp/v1/traces", endpoint="https://a.live.dynatrace.com"
+    )
+    assert s.endpoints is not None and s.endpoints.traces and s.endpoints.metrics
+    assert s.compression_for(s.endpoints.traces) == "none"
+    assert s.compression_for(s.endpoints.metrics) == "gzip"
+    s = load_settings(endpoint="http://localhost:14499/otlp", compression="gzip")
+    assert s.compression_for("http://localhost:14499/otlp/v1/traces") == "gzip"
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("https://user:hunter2@collector:4318?x=1", "https://***@collector:4318"),
+        ("https://collector:4318/v1?Api-Token=dt0c01.SECRET", "https://collector:4318/v1?***"),
+    ],
+)
+def test_url_errors_never_show_credentials_or_query(given: str, shown: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(endpoint=given)
+    assert "hunter2" not in str(info.value) and "SECRET" not in str(info.value)
+    assert shown in str(info.value) and "endpoint (argument)" in str(info.value)
+
+
+def test_explicit_disabled_false_wins_over_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    assert not load_settings(disabled=False).disabled
 
 
 def test_token_becomes_api_token_header_for_every_signal() -> None:
@@ -179,7 +205,7 @@ BAD_ARGUMENTS: list[tuple[dict[str, Any], str, str]] = [
     ({"endpoint": "ftp://collector:4318"}, "endpoint (argument)", "http(s) URL"),
     ({"endpoint": "http://collector:99999"}, "endpoint (argument)", "http(s) URL"),
     ({"endpoint": "http://collector:4318?x=1"}, "endpoint (argument)", "without query"),
-    ({"traces_endpoint": "not a url"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http(s) URL"),
+    ({"traces_endpoint": "not a url"}, "traces_endpoint (argument)", "http(s) URL"),
     ({"api_token": TOKEN}, "api_token (argument)", "an endpoint as well"),
     ({"endpoint": "http://c:4318", "api_token": "has space"}, "api_token (argument)", "without spaces"),
     ({"compression": "brotli"}, "compression (argument)", "gzip, deflate or none"),
@@ -222,7 +248,12 @@ BAD_ENVIRONMENT: list[tuple[dict[str, str], str, str]] = [
         "GENAI_OBSERVE_SEMCONV_PROFILE (environment)",
         "dynatrace or latest",
     ),
-    ({"OTEL_TRACES_SAMPLER": "sometimes"}, "OTEL_TRACES_SAMPLER", "always_on"),
+    ({"OTEL_TRACES_SAMPLER": "sometimes"}, "OTEL_TRACES_SAMPLER", "sampler plugin"),
+    (
+        {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "logs"},
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT (environment)",
+        "http(s)",
+    ),
     (
         {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"},
         "OTEL_TRACES_SAMPLER_ARG",

@@ -238,7 +238,11 @@ def test_error_reaches_caller_unchanged_and_is_recorded(telemetry: Telemetry) ->
     assert (span.attributes or {})["error.type"] == "RateLimitError"
     assert "sk-proj-abc" not in (span.status.description or "")
     (event,) = [e for e in span.events if e.name == "exception"]
-    assert "sk-proj-abc" not in str((event.attributes or {})["exception.message"])
+    event_attributes = dict(event.attributes or {})
+    assert event_attributes["exception.type"].endswith("RateLimitError")
+    assert event_attributes["exception.message"].startswith("Incorrect API key provided: [REDACTED]")
+    assert "sk-proj-abc" not in str(event_attributes["exception.stacktrace"])  # the traceback quotes it too
+    assert "RateLimitError" in str(event_attributes["exception.stacktrace"])
     duration = telemetry.metrics()[sc.METRIC_OPERATION_DURATION]
     assert duration[0].attributes["error.type"] == "RateLimitError"
     assert sc.METRIC_TOKEN_USAGE not in telemetry.metrics()
@@ -309,3 +313,40 @@ def test_provider_span_is_current_during_the_call(telemetry: Telemetry) -> None:
     span = telemetry.span()
     assert seen[0].get_span_context().span_id == span.context.span_id
     assert trace.get_current_span().get_span_context().is_valid is False
+
+
+def test_finish_reasons_are_not_content(telemetry: Telemetry) -> None:
+    call_through(telemetry, capture=CaptureMode.NO_CONTENT)
+    a = dict(telemetry.span().attributes or {})
+    assert a["gen_ai.completion.0.finish_reason"] == "stop"
+    assert a["gen_ai.completion.1.finish_reason"] == "tool_calls"
+    assert "gen_ai.completion.0.content" not in a and "gen_ai.completion.0.role" not in a
+
+
+def test_nested_and_empty_content_parts(telemetry: Telemetry) -> None:
+    recorder = telemetry.recorder(profile=Profile.LATEST)
+
+    def build() -> LLMCall:
+        return fake_request(
+            input_messages=[Message(role="user", content=[[], ["a", {"type": "text", "text": "b"}]])]
+        )
+
+    run_sync(recorder, build, lambda: FakeResponse("x"), (), {}, finish_with(fake_fill))
+    inputs = json.loads(dict(telemetry.span().attributes or {})["gen_ai.input.messages"])
+    assert inputs[0]["parts"] == [{"type": "text", "content": "a"}, {"type": "text", "content": "b"}]
+
+
+def test_event_keeps_metadata_and_drops_flat_content(telemetry: Telemetry) -> None:
+    recorder = telemetry.recorder(capture=CaptureMode.SPAN_AND_EVENT)
+
+    def fill(call: LLMCall, response: Any) -> None:
+        fake_fill(call, response)
+        call.prompt_filter_results = [{"prompt_index": 0}]
+
+    run_sync(recorder, fake_request, lambda: FakeResponse("x"), (), {}, finish_with(fill))
+    (log,) = telemetry.logs()
+    attrs = dict(log.attributes or {})
+    assert "gen_ai.prompt.0.content" not in attrs and "gen_ai.completion.0.content" not in attrs
+    assert attrs["gen_ai.completion.0.finish_reason"] == "stop"
+    assert "gen_ai.prompt.prompt_filter_results" in attrs
+    assert "gen_ai.input.messages" in attrs

@@ -117,7 +117,7 @@ def _shutdown_within(provider: Any, millis: int) -> None:
 
     worker = threading.Thread(target=run, name="genai-observe-shutdown", daemon=True)
     worker.start()
-    if not done.wait(millis / 1000):
+    if not done.wait(millis / 1000) and millis > 0:
         _log.warning(
             "genai_observe: shutdown did not finish within %.1fs; unsent telemetry dropped", millis / 1000
         )
@@ -217,7 +217,9 @@ def shutdown(timeout: float | None = None) -> None:
 
 
 def current() -> Handle | None:
-    return _current
+    """The live handle; a handle shut down through ``Handle.shutdown()`` no longer counts."""
+    handle = _current
+    return handle if handle is not None and not handle._closed else None
 
 
 def _shutdown_at_exit() -> None:
@@ -234,11 +236,13 @@ def _build(settings: Settings) -> Handle:
     owned: list[Any] = []
     resource = build_resource(settings)
     console = settings.endpoints is None
+    console_output = False
 
     tracer_provider = _existing(trace.get_tracer_provider(), trace.ProxyTracerProvider, settings)
     if tracer_provider is None:
         tracer_provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER*
-        if console:
+        if console and settings.traces:
+            console_output = True
             tracer_provider.add_span_processor(
                 BatchSpanProcessor(_export.ConsoleSpanExporter(), schedule_delay_millis=200)
             )
@@ -273,7 +277,7 @@ def _build(settings: Settings) -> Handle:
 
     drop_counter = _export.DropCounter(stats)
     drop_counter.install()
-    if console:
+    if console_output:
         sys.stderr.write(_CONSOLE_NOTICE)
 
     content = ContentPolicy(settings.max_content_length, settings.redact)

@@ -139,7 +139,6 @@ class Endpoints:
     traces: str | None
     metrics: str | None
     logs: str | None
-    local_oneagent: bool = False
 
     def for_signal(self, signal: str) -> str | None:
         value: str | None = getattr(self, signal)
@@ -158,7 +157,7 @@ class Settings:
     endpoints: Endpoints | None = None  # None: nothing is shipped, the console shows operations.
     token: Secret | None = field(default=None, repr=False)
     headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
-    compression: str = "gzip"
+    compression: str | None = None  # None: gzip, except "none" towards a local OneAgent
     export_timeout: float = 10.0
     metric_export_interval_ms: int = 60_000
     shutdown_timeout: float = 10.0
@@ -171,6 +170,11 @@ class Settings:
     metrics: bool = True
     logs: bool = True
     reuse_existing_providers: bool = True
+
+    def compression_for(self, url: str) -> str:
+        if self.compression is not None:
+            return self.compression
+        return "none" if is_local_oneagent(url) else "gzip"  # the OneAgent refuses gzip
 
     def __repr__(self) -> str:
         # Header values may carry credentials: show names only.
@@ -250,6 +254,18 @@ def _names(setting: str, value: object) -> frozenset[str]:
 # --- endpoints -------------------------------------------------------------------------------
 
 
+def _shown(url: str) -> str:
+    """The URL as it may appear in an error: no user:password, no query (tokens hide there)."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        if "@" in parts.netloc:
+            netloc = "***@" + netloc
+        return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
+    except ValueError:
+        return "<unparseable URL>"
+
+
 def _check_url(setting: str, url: str) -> tuple[str, str, str]:
     """Validate an endpoint URL; return (scheme, netloc, path) with credentials refused."""
     accepted = "an http(s) URL such as https://abc12345.live.dynatrace.com or http://localhost:4318"
@@ -257,15 +273,13 @@ def _check_url(setting: str, url: str) -> tuple[str, str, str]:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError on a bad port
     except ValueError:
-        raise ConfigurationError(setting, url, accepted) from None
+        raise ConfigurationError(setting, _shown(url), accepted) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(setting, url, accepted)
+        raise ConfigurationError(setting, _shown(url), accepted)
     if parts.username or parts.password:
-        raise ConfigurationError(
-            setting, None, "a URL without user:password (use the API token)", secret=True
-        )
+        raise ConfigurationError(setting, _shown(url), "a URL without user:password (use the API token)")
     if parts.query or parts.fragment:
-        raise ConfigurationError(setting, url, "a URL without query string or fragment")
+        raise ConfigurationError(setting, _shown(url), "a URL without query string or fragment")
     del port
     return parts.scheme, parts.netloc, parts.path
 
@@ -286,7 +300,9 @@ def derive_base(setting: str, url: str) -> str:
     host = (urlsplit(url).hostname or "").lower()
     path = _SIGNAL_SUFFIX.sub("", path).rstrip("/")
     if _is_dynatrace_host(host):
-        netloc = netloc.replace(".apps.dynatrace.com", ".live.dynatrace.com")
+        # The platform UI host (*.apps.*) serves no API: the OTLP API lives on the classic host.
+        netloc = netloc.lower().replace(".apps.dynatrace.com", ".live.dynatrace.com")
+        netloc = netloc.replace(".apps.dynatracelabs.com", ".dynatracelabs.com")
         if not path.endswith(_OTLP_PATH):
             path = path + _OTLP_PATH
     elif re.fullmatch(r"/e/[A-Za-z0-9_-]+", path):
@@ -294,23 +310,27 @@ def derive_base(setting: str, url: str) -> str:
     return urlunsplit((scheme, netloc, path, "", ""))
 
 
-def _is_local_oneagent(url: str) -> bool:
+def is_local_oneagent(url: str) -> bool:
     parts = urlsplit(url)
     return parts.hostname in ("localhost", "127.0.0.1", "::1") and parts.port == _ONEAGENT_PORT
 
 
 def resolve_endpoints(
     endpoint: str | None,
-    per_signal: Mapping[str, str | None],
+    endpoint_label: str,
+    per_signal: Mapping[str, tuple[str | None, str]],
     enabled: Mapping[str, bool],
 ) -> Endpoints | None:
-    """Signal URLs from a base endpoint and/or per-signal URLs (per-signal wins)."""
-    base = derive_base("endpoint", endpoint) if endpoint else None
+    """Signal URLs from a base endpoint and/or per-signal URLs (per-signal wins).
+
+    ``per_signal`` maps a signal to (URL or None, the label naming where it came from).
+    """
+    base = derive_base(endpoint_label, endpoint) if endpoint else None
     urls: dict[str, str | None] = {}
     for signal in SIGNALS:
-        explicit = per_signal.get(signal)
+        explicit, label = per_signal.get(signal, (None, ""))
         if explicit:
-            _check_url(ENV_SIGNAL_ENDPOINT[signal], explicit)
+            _check_url(label, explicit)
             urls[signal] = explicit
         elif base:
             urls[signal] = f"{base}/v1/{signal}"
@@ -318,10 +338,9 @@ def resolve_endpoints(
             urls[signal] = None
         if not enabled.get(signal, True):
             urls[signal] = None
-    if not any(per_signal.values()) and base is None:
+    if base is None and not any(url for url, _ in per_signal.values()):
         return None
-    local = any(_is_local_oneagent(u) for u in urls.values() if u)
-    return Endpoints(urls["traces"], urls["metrics"], urls["logs"], local_oneagent=local)
+    return Endpoints(urls["traces"], urls["metrics"], urls["logs"])
 
 
 # --- the one entry point ------------------------------------------------------------------
@@ -395,8 +414,8 @@ def load_settings(
     off, env_name = _pick(disabled, ENV_DISABLED)
     is_disabled = parse_bool(_label("disabled", env_name), off) if off is not None else False
     sdk_off = _env(ENV_OTEL_SDK_DISABLED)
-    if sdk_off is not None and parse_bool(ENV_OTEL_SDK_DISABLED, sdk_off):
-        is_disabled = True
+    if disabled is None and sdk_off is not None and parse_bool(ENV_OTEL_SDK_DISABLED, sdk_off):
+        is_disabled = True  # an explicit disabled= argument wins, as every argument does
     if is_disabled:
         return Settings(disabled=True)
 
@@ -413,18 +432,19 @@ def load_settings(
 
     raw_endpoint, endpoint_env = _pick(endpoint, ENV_ENDPOINT, ENV_DT_ENDPOINT)
     per_signal_args = {"traces": traces_endpoint, "metrics": metrics_endpoint, "logs": logs_endpoint}
-    per_signal: dict[str, str | None] = {}
+    per_signal: dict[str, tuple[str | None, str]] = {}
     for signal in SIGNALS:
-        value, _ = _pick(per_signal_args[signal], ENV_SIGNAL_ENDPOINT[signal])
-        per_signal[signal] = str(value) if value is not None else None
-    try:
-        endpoints = resolve_endpoints(
-            str(raw_endpoint) if raw_endpoint is not None else None, per_signal, signal_on
+        value, env_name = _pick(per_signal_args[signal], ENV_SIGNAL_ENDPOINT[signal])
+        per_signal[signal] = (
+            str(value) if value is not None else None,
+            _label(f"{signal}_endpoint", env_name),
         )
-    except ConfigurationError as exc:
-        if raw_endpoint is not None and exc.setting == "endpoint":
-            raise ConfigurationError(_label("endpoint", endpoint_env), raw_endpoint, exc.accepted) from None
-        raise
+    endpoints = resolve_endpoints(
+        str(raw_endpoint) if raw_endpoint is not None else None,
+        _label("endpoint", endpoint_env),
+        per_signal,
+        signal_on,
+    )
 
     raw_token, token_env = _pick(api_token, ENV_DT_API_TOKEN)
     token: Secret | None = None
@@ -464,9 +484,8 @@ def load_settings(
         signal_headers[signal] = merged
 
     raw_compression, comp_env = _pick(compression, ENV_COMPRESSION)
-    if raw_compression is None:
-        comp = "none" if endpoints is not None and endpoints.local_oneagent else "gzip"
-    else:
+    comp: str | None = None  # decided per signal URL: gzip, except for a local OneAgent
+    if raw_compression is not None:
         comp = str(raw_compression).strip().lower()
         if comp not in ("gzip", "none", "deflate"):
             raise ConfigurationError(
@@ -562,8 +581,10 @@ def load_settings(
         attrs.update({str(k): str(v) for k, v in resource_attributes.items()})
 
     sampler = _env(ENV_SAMPLER)
-    if sampler is not None and sampler.lower() not in _KNOWN_SAMPLERS:
-        raise ConfigurationError(ENV_SAMPLER, sampler, ", ".join(sorted(_KNOWN_SAMPLERS)))
+    if sampler is not None and sampler.lower() not in _KNOWN_SAMPLERS and not _sampler_plugin(sampler):
+        raise ConfigurationError(
+            ENV_SAMPLER, sampler, ", ".join(sorted(_KNOWN_SAMPLERS)) + " or an installed sampler plugin"
+        )
     sampler_arg = _env(ENV_SAMPLER_ARG)
     if sampler_arg is not None and sampler is not None and "traceidratio" in sampler.lower():
         ratio = _parse_number(ENV_SAMPLER_ARG, sampler_arg, integer=False, minimum=0, accepted="a ratio 0..1")
@@ -595,6 +616,13 @@ def load_settings(
         logs=signal_on["logs"],
         reuse_existing_providers=parse_bool("reuse_existing_providers (argument)", raw_reuse),
     )
+
+
+def _sampler_plugin(name: str) -> bool:
+    """True when a package registers ``name`` as a sampler the SDK can load."""
+    from importlib.metadata import entry_points
+
+    return any(ep.name == name for ep in entry_points(group="opentelemetry_traces_sampler"))
 
 
 def _resolve_profile(profile: str | Profile | None) -> Profile:

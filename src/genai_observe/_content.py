@@ -151,11 +151,13 @@ class ContentPolicy:
         if isinstance(content, Mapping):
             return [self._part(content)]
         if isinstance(content, (list, tuple)):
-            return [
-                self._part(p) if isinstance(p, Mapping) else self._parts(p)[0]
-                for p in content
-                if p is not None
-            ]
+            parts: list[dict[str, Any]] = []
+            for p in content:
+                if isinstance(p, Mapping):
+                    parts.append(self._part(p))
+                elif p is not None:
+                    parts.extend(self._parts(p))
+            return parts
         return [{"type": "text", "content": self.flat(content)}]
 
     def _part(self, part: Mapping[str, Any]) -> dict[str, Any]:

@@ -158,11 +158,12 @@ def _session(signal: str, stats: ExportStats) -> requests.Session:
 
 def _common(settings: Settings, signal: str, stats: ExportStats) -> dict[str, Any]:
     assert settings.endpoints is not None
+    url = settings.endpoints.for_signal(signal) or ""
     return {
-        "endpoint": settings.endpoints.for_signal(signal),
+        "endpoint": url,
         "headers": dict(settings.headers.get(signal, {})),
         "timeout": settings.export_timeout,
-        "compression": _COMPRESSION[settings.compression],
+        "compression": _COMPRESSION[settings.compression_for(url)],
         "session": _session(signal, stats),
     }
 
@@ -203,7 +204,10 @@ class DropCounter(logging.Filter):
         return True
 
     def install(self) -> None:
-        logging.getLogger(self.LOGGER).addFilter(self)
+        # First in line: the SDK's own duplicate filter would otherwise hide repeats from us.
+        logger = logging.getLogger(self.LOGGER)
+        if self not in logger.filters:
+            logger.filters.insert(0, self)
 
     def remove(self) -> None:
         logging.getLogger(self.LOGGER).removeFilter(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -9,11 +10,13 @@ from typing import Any
 
 from . import _bootstrap
 from . import _semconv as sc
-from ._config import capture_from_env, profile_from_env
+from ._config import CaptureMode, Profile, capture_from_env, profile_from_env
 from ._content import ContentPolicy
+from ._errors import ConfigurationError
 from ._record import Choice, LLMCall, Message, ToolCall, Usage
 from ._recorder import Invocation, Recorder, report_internal_error
 
+_log = logging.getLogger("genai_observe")
 _lock = threading.Lock()
 _recorders: dict[int, Recorder] = {}  # keyed by id(handle) (or 0 without init); at most a few
 
@@ -37,9 +40,13 @@ def _recorder() -> Recorder:
                     scope="genai_observe.manual",
                 )
             else:
-                rec = Recorder(
-                    capture=capture_from_env(), profile=profile_from_env(), scope="genai_observe.manual"
-                )
+                try:
+                    capture, profile = capture_from_env(), profile_from_env()
+                except ConfigurationError as exc:
+                    # No init() validated these yet; a recording call must not raise for them.
+                    _log.warning("%s; recording with the defaults", exc)
+                    capture, profile = CaptureMode.SPAN_ONLY, Profile.DYNATRACE
+                rec = Recorder(capture=capture, profile=profile, scope="genai_observe.manual")
             _recorders[key] = rec
         return rec
 
@@ -122,15 +129,19 @@ class LLMCallContext:
                 )
             call.response_model = response_model or call.response_model
             call.response_id = response_id or call.response_id
-            tokens = (
-                input_tokens,
-                output_tokens,
-                cache_read_input_tokens,
-                cache_creation_input_tokens,
-                reasoning_output_tokens,
-            )
-            if any(t is not None for t in tokens):
-                call.usage = Usage(*tokens)
+            counts = {
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "cache_read_input_tokens": cache_read_input_tokens,
+                "cache_creation_input_tokens": cache_creation_input_tokens,
+                "reasoning_output_tokens": reasoning_output_tokens,
+            }
+            given = {k: v for k, v in counts.items() if v is not None}
+            if given:  # merge: counts given in separate calls make one usage record
+                usage = call.usage or Usage()
+                for key, value in given.items():
+                    setattr(usage, key, value)
+                call.usage = usage
             if embedding_vector_size is not None:
                 call.embedding_vector_size = embedding_vector_size
             if attributes:

@@ -8,7 +8,9 @@ because the host application must never see an exception of ours.
 from __future__ import annotations
 
 import logging
+import re
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -270,10 +272,12 @@ class Recorder:
             fingerprint = call.response_attributes.get(sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT)
             if fingerprint is not None:
                 a[sc.GEN_AI_OPENAI_SYSTEM_FINGERPRINT] = fingerprint
-            # Azure filter verdicts are safety metadata, not text: kept whatever the content mode.
+            # Finish reasons and Azure filter verdicts are metadata, not text: kept in every mode.
             if call.prompt_filter_results is not None:
                 a[sc.GEN_AI_PROMPT_FILTER_RESULTS] = self.content.flat(call.prompt_filter_results)
             for position, choice in enumerate(call.choices):
+                if choice.finish_reason is not None:
+                    a[f"{sc.GEN_AI_COMPLETION}.{position}.finish_reason"] = choice.finish_reason
                 if choice.content_filter_results is not None:
                     a[f"{sc.GEN_AI_COMPLETION}.{position}.content_filter_results"] = self.content.flat(
                         choice.content_filter_results
@@ -292,8 +296,6 @@ class Recorder:
             a[f"{prefix}.role"] = choice.role
             if choice.content is not None:
                 a[f"{prefix}.content"] = policy.flat(choice.content)
-            if choice.finish_reason is not None:
-                a[f"{prefix}.finish_reason"] = choice.finish_reason
             if choice.reasoning:
                 a[f"{prefix}.reasoning"] = policy.flat(choice.reasoning)
             self._legacy_tool_calls(prefix, choice.tool_calls, a)
@@ -351,9 +353,7 @@ class Recorder:
         attrs: dict[str, Any] = {
             k: v
             for k, v in {**self._start_attributes(call), **span_attributes}.items()
-            if not k.startswith(
-                (sc.GEN_AI_PROMPT + ".", sc.GEN_AI_COMPLETION + ".", sc.LLM_REQUEST_FUNCTIONS)
-            )
+            if not _is_flat_content(k)
         }
         if call.input_messages:
             attrs[sc.GEN_AI_INPUT_MESSAGES] = policy.input_messages(call.input_messages)
@@ -465,11 +465,19 @@ class Invocation:
             if span.is_recording():
                 span.set_attributes(attrs)
                 if exc is not None:
-                    message = _short(exc)
                     # Provider error texts can quote keys ("Incorrect API key provided: sk-..."):
-                    # the exception event carries the masked text, never the raw one.
-                    span.record_exception(exc, attributes={"exception.message": message})
-                    span.set_status(Status(StatusCode.ERROR, message))
+                    # the exception event and status carry masked text, never the raw one.
+                    message = _message(exc)
+                    span.record_exception(
+                        exc,
+                        attributes={
+                            "exception.message": message,
+                            "exception.stacktrace": mask_credentials(
+                                "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                            ),
+                        },
+                    )
+                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
         except Exception as err:
             report_internal_error("recorder.end_span", err)
         finally:
@@ -488,15 +496,24 @@ class Invocation:
                 report_internal_error("recorder.event", err)
 
 
+_FLAT_CONTENT = re.compile(
+    r"^(?:gen_ai\.(?:prompt|completion)\.\d+\.(?!finish_reason$|content_filter_results$)|llm\.request\.functions\.)"
+)
+
+
+def _is_flat_content(key: str) -> bool:
+    """Keys of the flattened (dynatrace profile) content attributes; the event carries JSON instead."""
+    return _FLAT_CONTENT.match(key) is not None
+
+
 def error_type_of(exc: BaseException) -> str:
     """error.type: the exception's class name (low cardinality; module paths are SDK-internal)."""
     return type(exc).__name__
 
 
-def _short(exc: BaseException) -> str:
+def _message(exc: BaseException) -> str:
     try:
         text = str(exc)
     except Exception:
         text = ""
-    text = mask_credentials(text[:512])
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return mask_credentials(text[:512])

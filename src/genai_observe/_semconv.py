@@ -168,4 +168,4 @@ METRIC_ATTRIBUTE_KEYS: Final[tuple[str, ...]] = (
 EVENT_INFERENCE_DETAILS: Final = "gen_ai.client.inference.operation.details"
 
 # --- Span status for abandoned streams --------------------------------------------------
-STREAM_END_REASON: Final = "genai_observe.stream.end"  # exhausted | closed | abandoned | error
+STREAM_END_REASON: Final = "genai_observe.stream.end"  # exhausted|closed|abandoned|cancelled|error
