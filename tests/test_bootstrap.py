@@ -124,7 +124,7 @@ def test_metrics_are_delta_with_spec_buckets_on_the_wire(otlp_receiver: OTLPRece
     for metric in by_name.values():
         if metric.scope_name.startswith("genai_observe"):
             for point in metric.data_points:
-                assert set(point.attributes) <= {*sc.METRIC_ATTRIBUTE_KEYS, sc.GEN_AI_TOKEN_TYPE}
+                assert set(point.attributes) <= {*sc.METRIC_ATTRIBUTE_KEYS, *sc.METRIC_EXTRA_KEYS}
 
 
 def test_metrics_recorded_even_when_span_not_sampled(

@@ -283,7 +283,7 @@ def test_metrics_have_only_low_cardinality_attributes(telemetry: Telemetry) -> N
     assert metrics[sc.METRIC_GENERATION_CHOICES][0].value == 2
     for points in metrics.values():
         for p in points:
-            assert set(p.attributes) <= {*sc.METRIC_ATTRIBUTE_KEYS, sc.GEN_AI_TOKEN_TYPE}
+            assert set(p.attributes) <= {*sc.METRIC_ATTRIBUTE_KEYS, *sc.METRIC_EXTRA_KEYS}
 
 
 def test_suppressed_context_records_nothing(telemetry: Telemetry) -> None:
@@ -350,3 +350,22 @@ def test_event_keeps_metadata_and_drops_flat_content(telemetry: Telemetry) -> No
     assert attrs["gen_ai.completion.0.finish_reason"] == "stop"
     assert "gen_ai.prompt.prompt_filter_results" in attrs
     assert "gen_ai.input.messages" in attrs
+
+
+def test_guardrail_activations_counted_per_type(telemetry: Telemetry) -> None:
+    def fill(call: LLMCall, response: Any) -> None:
+        fake_fill(call, response)
+        call.guardrail_id = "gr-1"
+        call.guardrail_activations = ["content", "word"]
+
+    recorder = telemetry.recorder()
+    run_sync(recorder, fake_request, lambda: FakeResponse("x"), (), {}, finish_with(fill))
+    run_sync(
+        recorder, fake_request, lambda: FakeResponse("x"), (), {}, finish_with(fake_fill)
+    )  # no activation
+    points = telemetry.metrics()[sc.METRIC_GUARDRAIL_ACTIVATIONS]
+    assert sorted((p.attributes[sc.GEN_AI_GUARDRAIL_TYPE], p.value) for p in points) == [
+        ("content", 1),
+        ("word", 1),
+    ]
+    assert {p.attributes[sc.AWS_BEDROCK_GUARDRAIL_ID] for p in points} == {"gr-1"}

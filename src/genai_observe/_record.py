@@ -103,6 +103,10 @@ class LLMCall:
     usage: Usage | None = None
     embedding_vector_size: int | None = None
     embedding_count: int | None = None
+    # One entry per guardrail policy type that intervened (e.g. "content", "topic", "word",
+    # "sensitive_information", "contextual_grounding"); counted by the recorder, never guessed.
+    guardrail_activations: list[str] | None = None
+    guardrail_id: str | None = None
 
     # Provider-specific attributes; keys come from _semconv, values are OTel attribute values.
     # request_attributes are set at span start, response_attributes when it ends.

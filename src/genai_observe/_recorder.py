@@ -105,6 +105,11 @@ class Recorder:
             description="Time between consecutive chunks of a streamed response.",
             explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
         )
+        self._guardrails = meter.create_counter(
+            sc.METRIC_GUARDRAIL_ACTIVATIONS,
+            unit="{activation}",
+            description="Guardrail interventions, by policy type.",
+        )
         self._logger: Logger | None = None
         if capture.on_event:
             self._logger = (logger_provider or get_logger_provider()).get_logger(scope, __version__)
@@ -337,6 +342,10 @@ class Recorder:
             self._choices.add(len(call.choices), attrs)
         if call.embedding_vector_size is not None:
             self._vector_size.add(call.embedding_vector_size, attrs)
+        if call.guardrail_activations:
+            guard = {**attrs, sc.AWS_BEDROCK_GUARDRAIL_ID: call.guardrail_id or ""}
+            for kind in call.guardrail_activations:
+                self._guardrails.add(1, {**guard, sc.GEN_AI_GUARDRAIL_TYPE: kind})
         if inv.first_chunk_at is not None:
             self._ttfc.record(inv.first_chunk_at - inv.started, attrs)
             for gap in inv.chunk_gaps or ():

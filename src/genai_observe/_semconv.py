@@ -44,6 +44,11 @@ OPENAI_API_TYPE: Final = "openai.api.type"
 OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
 OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = "openai.response.system_fingerprint"
 OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
+AWS_BEDROCK_GUARDRAIL_ID: Final = "aws.bedrock.guardrail.id"
+AWS_BEDROCK_GUARDRAIL_VERSION: Final = "aws.bedrock.guardrail.version"
+AWS_BEDROCK_GUARDRAIL_ACTION: Final = "aws.bedrock.guardrail.action"  # INTERVENED | NONE
+AWS_BEDROCK_KNOWLEDGE_BASE_ID: Final = "aws.bedrock.knowledge_base.id"
+GEN_AI_GUARDRAIL_TYPE: Final = "gen_ai.guardrail.type"  # content|topic|word|sensitive_information|...
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 ERROR_TYPE: Final = "error.type"
@@ -117,6 +122,8 @@ METRIC_GENERATION_CHOICES: Final = "gen_ai.client.generation.choices"
 METRIC_EMBEDDINGS_VECTOR_SIZE: Final = "llm.openai.embeddings.vector_size"
 METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
 METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
+# Counted once per guardrail policy type that actually intervened in a call (Bedrock).
+METRIC_GUARDRAIL_ACTIVATIONS: Final = "gen_ai.bedrock.guardrail.activation"
 
 # v1.41.0 boundaries (explicit buckets; Dynatrace drops exponential buckets).
 TOKEN_USAGE_BUCKETS: Final[tuple[float, ...]] = (
@@ -162,6 +169,12 @@ METRIC_ATTRIBUTE_KEYS: Final[tuple[str, ...]] = (
     SERVER_ADDRESS,
     SERVER_PORT,
     ERROR_TYPE,
+)
+# Extra keys some metrics add to the common ones above (still low cardinality).
+METRIC_EXTRA_KEYS: Final[tuple[str, ...]] = (
+    GEN_AI_TOKEN_TYPE,
+    GEN_AI_GUARDRAIL_TYPE,
+    AWS_BEDROCK_GUARDRAIL_ID,
 )
 
 # --- Log event ---------------------------------------------------------------------------
