@@ -20,7 +20,7 @@ import genai_observe
 from genai_observe._config import CaptureMode, Profile
 from genai_observe._content import ContentPolicy
 from genai_observe._export import DELTA_TEMPORALITY
-from genai_observe._recorder import Recorder
+from genai_observe._recorder import METRICS, Recorder
 from tests.rig.fixtures import otlp_receiver
 from tests.rig.fixtures_openai import openai_server, openai_server_session
 
@@ -60,6 +60,7 @@ class Telemetry:
 
     def metrics(self) -> dict[str, list[Any]]:
         """Metric name -> data points, from one collection (DELTA: since the last collection)."""
+        METRICS.drain()  # points are recorded by a background worker; take what is pending now
         data = self.metric_reader.get_metrics_data()
         out: dict[str, list[Any]] = {}
         if data is None:

@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from . import _export, _instrumentors
 from ._config import CaptureMode, Profile, Settings, load_settings
 from ._content import ContentPolicy
+from ._recorder import METRICS
 from ._resource import build_resource
 
 _log = logging.getLogger("genai_observe")
@@ -71,6 +72,7 @@ class Handle:
 
     def force_flush(self, timeout: float | None = None) -> bool:
         millis = int((timeout if timeout is not None else self.settings.shutdown_timeout) * 1000)
+        METRICS.drain()
         ok = True
         for provider in self._owned:
             try:
@@ -90,6 +92,7 @@ class Handle:
             except Exception:
                 _log.debug("genai_observe: uninstrument failed", exc_info=True)
         self._instrumentors.clear()
+        METRICS.drain()  # points still queued for the worker go out with the final export
         millis = int((timeout if timeout is not None else self.settings.shutdown_timeout) * 1000)
         for provider in self._owned:
             _shutdown_within(provider, millis)

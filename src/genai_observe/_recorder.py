@@ -7,10 +7,14 @@ because the host application must never see an exception of ours.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import re
+import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -35,6 +39,65 @@ _MAX_CHUNK_GAPS: Final = 8192
 _SUPPRESS_KEY: Final = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 
 _reported: set[str] = set()
+
+
+class MetricsWorker:
+    """Records metric points on a background thread, like the batch processors export spans.
+
+    An SDK ``record()`` costs ~10 us with our attributes and a streamed call makes one per chunk,
+    so recording on the application thread would put most of our cost on the caller. The queue is
+    bounded (drops are counted); ``drain()`` runs before every flush and shutdown, and a fork gets a
+    fresh thread.
+    """
+
+    MAX_PENDING: Final = 100_000
+    INTERVAL_S: Final = 0.1
+
+    def __init__(self) -> None:
+        self._queue: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._pid = 0
+        self.dropped = 0
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        if len(self._queue) >= self.MAX_PENDING:
+            self.dropped += 1
+            return
+        self._queue.append((fn, args))
+        if self._pid != os.getpid():
+            self._start()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            threading.Thread(target=self._run, name="genai-observe-metrics", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.INTERVAL_S)
+            self._wake.clear()
+            self.drain()
+
+    def drain(self) -> None:
+        """Record everything pending, now, on the calling thread (flush, shutdown, tests)."""
+        queue = self._queue
+        while True:
+            try:
+                fn, args = queue.popleft()
+            except IndexError:
+                return
+            try:
+                fn(*args)
+            except Exception as exc:
+                report_internal_error("metrics.record", exc)
+
+
+METRICS = MetricsWorker()
+# Registered after the SDK's own provider atexit hooks (imported first), so it runs before them.
+atexit.register(METRICS.drain)
 
 
 def report_internal_error(where: str, exc: BaseException | None = None) -> None:
@@ -328,8 +391,10 @@ class Recorder:
 
     # --- metrics and events --------------------------------------------------------------------
 
-    def _record_metrics(self, inv: Invocation, duration: float) -> None:
-        call = inv.call
+    def _record_metrics(
+        self, call: LLMCall, duration: float, ttfc: float | None, gaps: list[float] | None
+    ) -> None:
+        """Runs on the metrics worker thread (see MetricsWorker), never on the app's."""
         attrs = self.metric_attributes(call)
         self._duration.record(duration, attrs)
         u = call.usage
@@ -346,9 +411,9 @@ class Recorder:
             guard = {**attrs, sc.AWS_BEDROCK_GUARDRAIL_ID: call.guardrail_id or ""}
             for kind in call.guardrail_activations:
                 self._guardrails.add(1, {**guard, sc.GEN_AI_GUARDRAIL_TYPE: kind})
-        if inv.first_chunk_at is not None:
-            self._ttfc.record(inv.first_chunk_at - inv.started, attrs)
-            for gap in inv.chunk_gaps or ():
+        if ttfc is not None:
+            self._ttfc.record(ttfc, attrs)
+            for gap in gaps or ():
                 self._tpoc.record(gap, attrs)
 
     def _emit_event(self, inv: Invocation, span_attributes: dict[str, Any]) -> None:
@@ -494,10 +559,14 @@ class Invocation:
                 span.end()
             except Exception as err:
                 report_internal_error("recorder.span_end", err)
-        try:
-            recorder._record_metrics(self, duration)
-        except Exception as err:
-            report_internal_error("recorder.metrics", err)
+        first = self.first_chunk_at
+        METRICS.submit(
+            recorder._record_metrics,
+            self.call,
+            duration,
+            None if first is None else first - self.started,
+            self.chunk_gaps,
+        )
         if recorder._logger is not None:
             try:
                 recorder._emit_event(self, attrs)

@@ -33,6 +33,21 @@ def given(value: Any) -> bool:
     return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
 
 
+_NO_EXTRA: Any = object()
+
+
+def extra(obj: Any, key: str) -> Any:
+    """A field the SDK's models do not declare (Azure's filter results), read cheaply.
+
+    ``getattr`` on a pydantic model for an undeclared name goes through its slow ``__getattr__``;
+    on every streamed chunk that adds up, so the extras dict is read directly when present.
+    """
+    extras = getattr(obj, "__pydantic_extra__", _NO_EXTRA)
+    if extras is not _NO_EXTRA:
+        return extras.get(key) if extras else None
+    return getattr(obj, key, None)
+
+
 def get(obj: Any, key: str, default: Any = None) -> Any:
     value = obj.get(key, default) if isinstance(obj, Mapping) else getattr(obj, key, default)
     return value if given(value) else default
@@ -306,10 +321,10 @@ class ChatStream:
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
-        pfr = getattr(chunk, "prompt_filter_results", None)
+        pfr = extra(chunk, "prompt_filter_results")
         if pfr is not None:
             self.prompt_filters = pfr
-        for c in getattr(chunk, "choices", None) or ():
+        for c in chunk.choices or ():
             index = c.index if c.index is not None else 0  # seen as null in recorded traffic
             state = self.choices.get(index)
             if state is None:
@@ -330,7 +345,7 @@ class ChatStream:
                     self._tool_deltas(state, [{"index": 0, "function": fn}])
             if c.finish_reason:
                 state.finish = c.finish_reason
-            filters = getattr(c, "content_filter_results", None)
+            filters = extra(c, "content_filter_results")
             if filters:
                 state.filters = filters
 

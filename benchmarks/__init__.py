@@ -1,0 +1,1 @@
+"""Benchmarks (run with `nox -s bench`); not part of the test suite."""
