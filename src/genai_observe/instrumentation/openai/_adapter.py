@@ -28,9 +28,12 @@ _AZURE_SUFFIXES = (
 _OLLAMA_PORT = 11434
 
 
+_SENTINELS = frozenset({"NotGiven", "Omit"})
+
+
 def given(value: Any) -> bool:
     """False for None and for the SDK's NOT_GIVEN / omit sentinels."""
-    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
+    return value is not None and type(value).__name__ not in _SENTINELS
 
 
 _NO_EXTRA: Any = object()
@@ -49,8 +52,16 @@ def extra(obj: Any, key: str) -> Any:
 
 
 def get(obj: Any, key: str, default: Any = None) -> Any:
-    value = obj.get(key, default) if isinstance(obj, Mapping) else getattr(obj, key, default)
-    return value if given(value) else default
+    """``obj[key]`` for mappings, ``obj.key`` otherwise; sentinels and None read as ``default``."""
+    if type(obj) is dict:  # the common case (kwargs, message dicts): skip the ABC check
+        value = obj.get(key)
+    elif isinstance(obj, Mapping):
+        value = obj.get(key)
+    else:
+        value = getattr(obj, key, None)
+    if value is None or type(value).__name__ in _SENTINELS:
+        return default
+    return value
 
 
 # --- the client: provider, server and base URL ---------------------------------------------------
