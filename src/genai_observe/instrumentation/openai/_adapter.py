@@ -53,9 +53,8 @@ def extra(obj: Any, key: str) -> Any:
 
 def get(obj: Any, key: str, default: Any = None) -> Any:
     """``obj[key]`` for mappings, ``obj.key`` otherwise; sentinels and None read as ``default``."""
-    if type(obj) is dict:  # the common case (kwargs, message dicts): skip the ABC check
-        value = obj.get(key)
-    elif isinstance(obj, Mapping):
+    # `type(obj) is dict` first: the common case (kwargs, message dicts) skips the ABC check.
+    if type(obj) is dict or isinstance(obj, Mapping):
         value = obj.get(key)
     else:
         value = getattr(obj, key, None)
