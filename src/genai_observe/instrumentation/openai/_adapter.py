@@ -54,10 +54,7 @@ def extra(obj: Any, key: str) -> Any:
 def get(obj: Any, key: str, default: Any = None) -> Any:
     """``obj[key]`` for mappings, ``obj.key`` otherwise; sentinels and None read as ``default``."""
     # `type(obj) is dict` first: the common case (kwargs, message dicts) skips the ABC check.
-    if type(obj) is dict or isinstance(obj, Mapping):
-        value = obj.get(key)
-    else:
-        value = getattr(obj, key, None)
+    value = obj.get(key) if type(obj) is dict or isinstance(obj, Mapping) else getattr(obj, key, None)
     if value is None or type(value).__name__ in _SENTINELS:
         return default
     return value
