@@ -96,6 +96,10 @@ class MetricsWorker:
 
 
 METRICS = MetricsWorker()
+if hasattr(os, "register_at_fork"):
+    # A forked worker (gunicorn, multiprocessing) must not record its parent's pending points
+    # again; its own worker thread starts on its first submit (pid check).
+    os.register_at_fork(after_in_child=METRICS._queue.clear)
 # Registered after the SDK's own provider atexit hooks (imported first), so it runs before them.
 atexit.register(METRICS.drain)
 

@@ -1,0 +1,1 @@
+"""Holds the ``sitecustomize`` that genai-observe-instrument puts on the child's PYTHONPATH."""
