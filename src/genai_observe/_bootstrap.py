@@ -250,7 +250,12 @@ def _build(settings: Settings) -> Handle:
                 BatchSpanProcessor(_export.ConsoleSpanExporter(), schedule_delay_millis=200)
             )
         elif settings.traces and settings.endpoints and settings.endpoints.traces:
-            tracer_provider.add_span_processor(BatchSpanProcessor(_export.span_exporter(settings, stats)))
+            queue, batch = settings.batch_sizes("traces")
+            tracer_provider.add_span_processor(
+                BatchSpanProcessor(
+                    _export.span_exporter(settings, stats), max_queue_size=queue, max_export_batch_size=batch
+                )
+            )
         owned.append(tracer_provider)
         _set_global(trace.set_tracer_provider, tracer_provider, trace.get_tracer_provider)
 
@@ -273,7 +278,11 @@ def _build(settings: Settings) -> Handle:
         logger_provider = LoggerProvider(resource=resource)
         if not console and settings.logs and settings.endpoints and settings.endpoints.logs:
             logger_provider.add_log_record_processor(
-                BatchLogRecordProcessor(_export.log_exporter(settings, stats))
+                BatchLogRecordProcessor(
+                    _export.log_exporter(settings, stats),
+                    max_queue_size=settings.batch_sizes("logs")[0],
+                    max_export_batch_size=settings.batch_sizes("logs")[1],
+                )
             )
         owned.append(logger_provider)
         _set_global(_logs.set_logger_provider, logger_provider, _logs.get_logger_provider)

@@ -170,6 +170,25 @@ class Settings:
     metrics: bool = True
     logs: bool = True
     reuse_existing_providers: bool = True
+    # Batch processor sizes (OTEL_BSP_* / OTEL_BLRP_*), validated here; None: the SDK default.
+    span_queue_size: int | None = None
+    span_batch_size: int | None = None
+    log_queue_size: int | None = None
+    log_batch_size: int | None = None
+
+    def batch_sizes(self, signal: str) -> tuple[int, int]:
+        """(queue size, batch size) with the batch never larger than the queue.
+
+        The SDK rejects a batch larger than the queue with a ValueError; a user who only lowers
+        the queue size (a sensible thing to do) would otherwise crash init().
+        """
+        queue, batch = (
+            (self.span_queue_size, self.span_batch_size)
+            if signal == "traces"
+            else (self.log_queue_size, self.log_batch_size)
+        )
+        queue = queue or 2048
+        return queue, min(batch or 512, queue)
 
     def compression_for(self, url: str) -> str:
         if self.compression is not None:
@@ -593,6 +612,24 @@ def load_settings(
 
     raw_reuse = reuse_existing_providers if reuse_existing_providers is not None else True
 
+    sizes: dict[str, int | None] = {}
+    for name in (
+        "OTEL_BSP_MAX_QUEUE_SIZE",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "OTEL_BSP_EXPORT_TIMEOUT",
+        "OTEL_BLRP_MAX_QUEUE_SIZE",
+        "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+        "OTEL_BLRP_SCHEDULE_DELAY",
+        "OTEL_BLRP_EXPORT_TIMEOUT",
+    ):
+        raw = _env(name)
+        sizes[name] = (
+            int(_parse_number(name, raw, integer=True, minimum=1, accepted="a positive whole number"))
+            if raw is not None
+            else None
+        )
+
     service = service_name or _env(ENV_SERVICE_NAME)
     return Settings(
         service_name=service,
@@ -615,6 +652,10 @@ def load_settings(
         metrics=signal_on["metrics"],
         logs=signal_on["logs"],
         reuse_existing_providers=parse_bool("reuse_existing_providers (argument)", raw_reuse),
+        span_queue_size=sizes["OTEL_BSP_MAX_QUEUE_SIZE"],
+        span_batch_size=sizes["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
+        log_queue_size=sizes["OTEL_BLRP_MAX_QUEUE_SIZE"],
+        log_batch_size=sizes["OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"],
     )
 
 
