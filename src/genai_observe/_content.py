@@ -46,10 +46,17 @@ def mask_credentials(text: str) -> str:
 class ContentPolicy:
     """Applies redaction, masking and the length cap; turns records into exportable shapes."""
 
-    __slots__ = ("max_length", "redact")
+    __slots__ = ("max_length", "max_total", "redact")
 
-    def __init__(self, max_length: int = 16_384, redact: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self,
+        max_length: int = 16_384,
+        redact: Callable[[str], str] | None = None,
+        max_total: int | None = None,
+    ) -> None:
         self.max_length = max_length
+        # Bound on one JSON content attribute: 8 capped values by default, at least 64 KiB.
+        self.max_total = max_total if max_total is not None else max(8 * max_length, 65_536)
         self.redact = redact
 
     # --- strings and structures --------------------------------------------------------------
@@ -98,7 +105,7 @@ class ContentPolicy:
     # --- v1.41.0 JSON shapes ---------------------------------------------------------------
 
     def input_messages(self, messages: Sequence[Message]) -> str:
-        return dumps([self._message(m) for m in messages])
+        return self._bounded([self._message(m) for m in messages])
 
     def output_messages(self, choices: Sequence[Choice]) -> str:
         out = []
@@ -108,16 +115,34 @@ class ContentPolicy:
                 msg["parts"].insert(0, {"type": "reasoning", "content": self.flat(c.reasoning)})
             msg["finish_reason"] = c.finish_reason or ""
             out.append(msg)
-        return dumps(out)
+        return self._bounded(out)
 
     def system_instructions(self, items: Sequence[Any]) -> str:
         parts: list[dict[str, Any]] = []
         for item in items:
             parts.extend(self._parts(item))
-        return dumps(parts)
+        return self._bounded(parts)
 
     def tool_definitions(self, tools: Sequence[Mapping[str, Any]]) -> str:
-        return dumps([self.clean({"type": "function", **dict(t)}) for t in tools])
+        return self._bounded([self.clean({"type": "function", **dict(t)}) for t in tools])
+
+    def _bounded(self, items: list[Any]) -> str:
+        """JSON of ``items``, dropping the oldest entries until it fits ``max_total``.
+
+        Each string is already capped, but a long conversation is many strings: without a total
+        bound one attribute could exceed what a backend accepts in a whole request. Dropping whole
+        entries (oldest first: the latest turns matter most) keeps the JSON valid.
+        """
+        text = dumps(items)
+        if len(text) <= self.max_total:
+            return text
+        sizes = [len(dumps(item)) + 1 for item in items]
+        total = sum(sizes) + 1
+        start = 0
+        while start < len(items) - 1 and total > self.max_total:
+            total -= sizes[start]
+            start += 1
+        return dumps(items[start:]) if total <= self.max_total else dumps([])
 
     def _message(self, m: Message) -> dict[str, Any]:
         parts: list[dict[str, Any]] = []

@@ -28,6 +28,7 @@ from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics import (
     Counter,
     Histogram,
@@ -168,8 +169,64 @@ def _common(settings: Settings, signal: str, stats: ExportStats) -> dict[str, An
     }
 
 
-def span_exporter(settings: Settings, stats: ExportStats) -> OTLPSpanExporter:
-    return OTLPSpanExporter(**_common(settings, "traces", stats))
+# Dynatrace refuses trace requests over 8 MB and log requests over 4 MB (uncompressed, per
+# request). Batches are split well below that by an estimate in characters, so that one batch
+# of large prompts cannot make a whole export be rejected.
+TRACES_REQUEST_BUDGET: Final = 4_000_000
+LOGS_REQUEST_BUDGET: Final = 2_000_000
+_ITEM_OVERHEAD: Final = 300
+
+
+def _estimate(attributes: Any) -> int:
+    size = _ITEM_OVERHEAD
+    for key, value in (attributes or {}).items():
+        size += len(key) + (
+            len(value) if isinstance(value, str) else 16 * (len(value) if isinstance(value, tuple) else 1)
+        )
+    return size
+
+
+def split_by_size(items: Sequence[Any], budget: int, size_of: Any) -> list[Sequence[Any]]:
+    """Consecutive groups of ``items`` whose estimated sizes stay within ``budget`` each."""
+    groups: list[Sequence[Any]] = []
+    start, total = 0, 0
+    for index, item in enumerate(items):
+        size = size_of(item)
+        if index > start and total + size > budget:
+            groups.append(items[start:index])
+            start, total = index, 0
+        total += size
+    groups.append(items[start:])
+    return groups
+
+
+def _span_size(span: ReadableSpan) -> int:
+    return _estimate(span.attributes) + sum(_estimate(e.attributes) for e in span.events)
+
+
+class SizeBoundedSpanExporter(SpanExporter):
+    """Sends a batch as several requests when it would be too large for one."""
+
+    def __init__(self, inner: SpanExporter, budget: int = TRACES_REQUEST_BUDGET) -> None:
+        self.inner = inner
+        self.budget = budget
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = SpanExportResult.SUCCESS
+        for group in split_by_size(spans, self.budget, _span_size):
+            if self.inner.export(group) is not SpanExportResult.SUCCESS:
+                result = SpanExportResult.FAILURE
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self.inner.force_flush(timeout_millis))
+
+
+def span_exporter(settings: Settings, stats: ExportStats) -> SpanExporter:
+    return SizeBoundedSpanExporter(OTLPSpanExporter(**_common(settings, "traces", stats)))
 
 
 def metric_exporter(settings: Settings, stats: ExportStats) -> OTLPMetricExporter:
@@ -180,8 +237,29 @@ def metric_exporter(settings: Settings, stats: ExportStats) -> OTLPMetricExporte
     )
 
 
-def log_exporter(settings: Settings, stats: ExportStats) -> OTLPLogExporter:
-    return OTLPLogExporter(**_common(settings, "logs", stats))
+class SizeBoundedLogExporter(LogRecordExporter):
+    """The log-record twin of :class:`SizeBoundedSpanExporter` (events carry the content JSON)."""
+
+    def __init__(self, inner: LogRecordExporter, budget: int = LOGS_REQUEST_BUDGET) -> None:
+        self.inner = inner
+        self.budget = budget
+
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        result = LogRecordExportResult.SUCCESS
+        for group in split_by_size(batch, self.budget, lambda r: _estimate(r.log_record.attributes)):
+            if self.inner.export(group) is not LogRecordExportResult.SUCCESS:
+                result = LogRecordExportResult.FAILURE
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()  # type: ignore[no-untyped-call]
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self.inner.force_flush(timeout_millis))
+
+
+def log_exporter(settings: Settings, stats: ExportStats) -> LogRecordExporter:
+    return SizeBoundedLogExporter(OTLPLogExporter(**_common(settings, "logs", stats)))
 
 
 class DropCounter(logging.Filter):
