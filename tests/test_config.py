@@ -260,6 +260,9 @@ BAD_ENVIRONMENT: list[tuple[dict[str, str], str, str]] = [
         "0..1",
     ),
     ({"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "OTEL_EXPORTER_OTLP_HEADERS", "key=value"),
+    ({"OTEL_BSP_MAX_QUEUE_SIZE": "-1"}, "OTEL_BSP_MAX_QUEUE_SIZE", "positive whole number"),
+    ({"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "many"}, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "positive whole number"),
+    ({"GENAI_OBSERVE_OPENAI_STREAM_USAGE": "maybe"}, "GENAI_OBSERVE_OPENAI_STREAM_USAGE", "true/false"),
 ]
 
 
@@ -309,3 +312,12 @@ def test_token_never_shown(caplog: pytest.LogCaptureFixture, monkeypatch: pytest
     assert TOKEN not in str(info.value)
     genai_observe.shutdown(timeout=0.5)
     assert TOKEN not in caplog.text
+
+
+def test_queue_smaller_than_default_batch_is_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "100")
+    s = load_settings(endpoint="http://c:4318")
+    assert s.batch_sizes("traces") == (100, 100)
+    assert s.batch_sizes("logs") == (2048, 512)
+    handle = genai_observe.init(endpoint="http://127.0.0.1:9", shutdown_timeout=0.5)  # must not raise
+    handle.shutdown()

@@ -18,7 +18,7 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from . import _export, _instrumentors
+from . import _config, _export, _instrumentors
 from ._config import CaptureMode, Profile, Settings, load_settings
 from ._content import ContentPolicy
 from ._recorder import METRICS
@@ -243,7 +243,7 @@ def _build(settings: Settings) -> Handle:
 
     tracer_provider = _existing(trace.get_tracer_provider(), trace.ProxyTracerProvider, settings)
     if tracer_provider is None:
-        tracer_provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER*
+        tracer_provider = TracerProvider(resource=resource, sampler=_sampler_plugin())
         if console and settings.traces:
             console_output = True
             tracer_provider.add_span_processor(
@@ -306,6 +306,7 @@ def _build(settings: Settings) -> Handle:
                 capture=settings.capture,
                 profile=settings.profile,
                 content=content,
+                stream_usage=settings.openai_stream_usage,
                 skip_dep_check=True,  # absent SDKs are simply never imported, so never patched
             )
             instrumentors[name] = instrumentor
@@ -321,6 +322,24 @@ def _build(settings: Settings) -> Handle:
         stats=stats,
         drop_counter=drop_counter,
     )
+
+
+def _sampler_plugin() -> Any:
+    """A sampler registered by a package under OTEL_TRACES_SAMPLER's name, else None.
+
+    The SDK's TracerProvider only knows its built-in samplers; plugins (validated in _config) are
+    loaded here. None lets the SDK read OTEL_TRACES_SAMPLER/_ARG itself.
+    """
+    import os
+    from importlib.metadata import entry_points
+
+    name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip()
+    if not name or name.lower() in _config._KNOWN_SAMPLERS:
+        return None
+    for ep in entry_points(group="opentelemetry_traces_sampler"):
+        if ep.name == name:
+            return ep.load()(os.environ.get("OTEL_TRACES_SAMPLER_ARG"))
+    return None
 
 
 def _proxy_type(module: Any) -> type:

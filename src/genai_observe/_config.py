@@ -45,6 +45,7 @@ ENV_MAX_CONTENT_LENGTH: Final = "GENAI_OBSERVE_MAX_CONTENT_LENGTH"
 ENV_INSTRUMENTATIONS: Final = "GENAI_OBSERVE_INSTRUMENTATIONS"
 ENV_DISABLED_INSTRUMENTATIONS: Final = "GENAI_OBSERVE_DISABLED_INSTRUMENTATIONS"
 ENV_SHUTDOWN_TIMEOUT: Final = "GENAI_OBSERVE_SHUTDOWN_TIMEOUT"
+ENV_OPENAI_STREAM_USAGE: Final = "GENAI_OBSERVE_OPENAI_STREAM_USAGE"
 ENV_SAMPLER: Final = "OTEL_TRACES_SAMPLER"
 ENV_SAMPLER_ARG: Final = "OTEL_TRACES_SAMPLER_ARG"
 ENV_SIGNAL_ON: Final[dict[str, str]] = {
@@ -170,6 +171,7 @@ class Settings:
     metrics: bool = True
     logs: bool = True
     reuse_existing_providers: bool = True
+    openai_stream_usage: bool = False
     # Batch processor sizes (OTEL_BSP_* / OTEL_BLRP_*), validated here; None: the SDK default.
     span_queue_size: int | None = None
     span_batch_size: int | None = None
@@ -652,6 +654,11 @@ def load_settings(
         metrics=signal_on["metrics"],
         logs=signal_on["logs"],
         reuse_existing_providers=parse_bool("reuse_existing_providers (argument)", raw_reuse),
+        openai_stream_usage=(
+            parse_bool(ENV_OPENAI_STREAM_USAGE, _env(ENV_OPENAI_STREAM_USAGE))
+            if _env(ENV_OPENAI_STREAM_USAGE) is not None
+            else False
+        ),
         span_queue_size=sizes["OTEL_BSP_MAX_QUEUE_SIZE"],
         span_batch_size=sizes["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
         log_queue_size=sizes["OTEL_BLRP_MAX_QUEUE_SIZE"],

@@ -85,7 +85,12 @@ class ContentPolicy:
         if depth >= _MAX_DEPTH:
             return "<nested too deep>"
         if isinstance(value, Mapping):
-            return {str(k): self.clean(v, depth + 1) for k, v in value.items()}
+            return {
+                str(k): _binary_text(v)
+                if k in _BINARY_KEYS and _looks_binary(v)
+                else self.clean(v, depth + 1)
+                for k, v in value.items()
+            }
         if isinstance(value, (list, tuple)):
             return [self.clean(v, depth + 1) for v in value]
         dump = getattr(value, "model_dump", None)  # pydantic models from SDKs
@@ -199,6 +204,28 @@ class ContentPolicy:
         if kind in {"thinking", "reasoning"}:
             return {"type": "reasoning", "content": self.flat(part.get("thinking") or part.get("text") or "")}
         return {"type": str(kind or "generic"), **{k: self.clean(v) for k, v in part.items() if k != "type"}}
+
+
+# Keys under which SDKs carry raw base64 (OpenAI input_audio.data, Anthropic/Bedrock
+# source.data and image bytes, Ollama images). Their values are replaced, never exported.
+_BINARY_KEYS: Final = frozenset({"data", "b64_json", "bytes", "image_bytes", "audio", "images"})
+_BASE64: Final = re.compile(r"^[A-Za-z0-9+/=\s]+$")
+
+
+def _looks_binary(value: Any) -> bool:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return True
+    if isinstance(value, str):
+        return len(value) >= 64 and _BASE64.match(value[:4096]) is not None
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_looks_binary(v) for v in value)
+    return False
+
+
+def _binary_text(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_binary_text(v) for v in value]
+    return f"<{len(value)} {'bytes' if not isinstance(value, str) else 'base64 chars'} omitted>"
 
 
 def _binary_placeholder(data_url: str) -> str:

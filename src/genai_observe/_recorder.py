@@ -37,6 +37,7 @@ _SCOPE: Final = "genai_observe"
 # cannot grow memory without limit.
 _MAX_CHUNK_GAPS: Final = 8192
 _SUPPRESS_KEY: Final = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+_ACTIVE_KEY: Final = otel_context.create_key("genai_observe.active_recorder")
 
 _reported: set[str] = set()
 
@@ -196,8 +197,13 @@ class Recorder:
             return None
 
     def start_from(self, build: Callable[[], LLMCall]) -> Invocation | None:
-        """Build the record with the adapter's function, tolerating adapter bugs."""
-        if instrumentation_suppressed():
+        """Build the record with the adapter's function, tolerating adapter bugs.
+
+        None inside another operation of this same recorder: an SDK method that calls another
+        instrumented method of the same SDK (openai 1.x ``beta...parse`` calls ``create``) is one
+        LLM call, not two, and must not count its tokens twice.
+        """
+        if instrumentation_suppressed() or otel_context.get_value(_ACTIVE_KEY) is self:
             return None
         try:
             call = build()
@@ -477,7 +483,8 @@ class Invocation:
     # Make the span current while the provider call runs, so HTTP-client spans nest under it.
     def activate(self) -> None:
         try:
-            self._token = otel_context.attach(trace.set_span_in_context(self.span))
+            ctx = trace.set_span_in_context(self.span)
+            self._token = otel_context.attach(otel_context.set_value(_ACTIVE_KEY, self.recorder, ctx))
         except Exception as exc:
             report_internal_error("invocation.activate", exc)
 
@@ -555,7 +562,8 @@ class Invocation:
                             ),
                         },
                     )
-                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
+                    name = type(exc).__name__
+                    span.set_status(Status(StatusCode.ERROR, f"{name}: {message}" if message else name))
         except Exception as err:
             report_internal_error("recorder.end_span", err)
         finally:

@@ -502,3 +502,46 @@ def test_stream_chunks_with_null_choice_index() -> None:
         call = LLMCall()
         acc.fill(call)
         assert [c.content for c in call.choices] == ["ab"]
+
+
+def test_nested_instrumented_calls_make_one_span(telemetry: Telemetry, instrument: Any) -> None:
+    """openai 1.x `beta...parse` calls `create`: one LLM call, one span, tokens counted once."""
+    from genai_observe._calls import run_sync
+    from genai_observe._record import LLMCall
+
+    recorder = OpenAIInstrumentor().recorder
+    inner = lambda: run_sync(recorder, LLMCall, lambda: "inner", (), {}, lambda inv, r: (inv.finish(), r)[1])  # noqa: E731
+    assert run_sync(recorder, LLMCall, inner, (), {}, lambda inv, r: (inv.finish(), r)[1]) == "inner"
+    assert len(telemetry.spans()) == 1
+
+
+def test_standalone_options_accept_strings(telemetry: Telemetry, instrument: Any) -> None:
+    instrumentor = instrument(capture="NO_CONTENT", profile="latest")
+    assert instrumentor.recorder.capture is CaptureMode.NO_CONTENT
+    assert instrumentor.recorder.profile is Profile.LATEST
+
+
+def test_stream_usage_opt_in_reaches_the_stream_helper(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    instrument(stream_usage=True)
+    with openai_server.client().chat.completions.stream(model="m", messages=MESSAGES) as stream:
+        for _ in stream:
+            pass
+    assert openai_server.last_request.json["stream_options"] == {"include_usage": True}
+    assert attrs(telemetry)["gen_ai.usage.output_tokens"] == DEFAULT_USAGE["completion_tokens"]
+
+
+def test_audio_and_image_bytes_never_exported(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    audio = "UklGR" + "A" * 4000
+    content = [
+        {"type": "text", "text": "Transcribe"},
+        {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "B" * 4000}},
+    ]
+    openai_server.client().chat.completions.create(model="m", messages=[{"role": "user", "content": content}])
+    blob = json.dumps({k: str(v) for k, v in attrs(telemetry).items()})
+    assert "AAAAAAAAAAAA" not in blob and "BBBBBBBBBBBB" not in blob
+    assert "Transcribe" in blob

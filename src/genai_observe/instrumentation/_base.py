@@ -16,7 +16,7 @@ import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
-from .._config import CaptureMode, Profile, capture_from_env, profile_from_env
+from .._config import _capture_mode, _resolve_profile, capture_from_env, profile_from_env
 from .._content import ContentPolicy
 from .._recorder import Recorder, report_internal_error
 
@@ -38,12 +38,14 @@ class GenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         capture = kwargs.get("capture")
         profile = kwargs.get("profile")
+        # Used on their own, instrumentors take the same values init() does (enums or strings,
+        # validated the same way); absent ones come from the environment.
         self.recorder = Recorder(
             tracer_provider=kwargs.get("tracer_provider"),
             meter_provider=kwargs.get("meter_provider"),
             logger_provider=kwargs.get("logger_provider"),
-            capture=capture if isinstance(capture, CaptureMode) else capture_from_env(),
-            profile=profile if isinstance(profile, Profile) else profile_from_env(),
+            capture=_capture_mode(capture, None) if capture is not None else capture_from_env(),
+            profile=_resolve_profile(profile) if profile is not None else profile_from_env(),
             content=kwargs.get("content") if isinstance(kwargs.get("content"), ContentPolicy) else None,
         )
         self._wrapped: list[tuple[Any, str]] = []

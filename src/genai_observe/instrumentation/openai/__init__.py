@@ -175,7 +175,7 @@ class OpenAIInstrumentor(GenAIInstrumentor):
             return result
 
         def prepare(instance: Any, kwargs: dict[str, Any]) -> tuple[Callable[[], LLMCall], dict[str, Any]]:
-            if stream_usage and kwargs.get("stream") is True and "stream_options" not in kwargs:
+            if stream_usage and kwargs.get("stream") is True and not ad.given(kwargs.get("stream_options")):
                 kwargs = {**kwargs, "stream_options": {"include_usage": True}}
 
             def build() -> LLMCall:
