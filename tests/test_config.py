@@ -85,6 +85,9 @@ def test_endpoint_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
     s = load_settings()
     assert s.endpoints is not None and s.endpoints.traces == "http://collector:4318/v1/traces"
+    monkeypatch.setenv("GENAI_OBSERVE_ENDPOINT", "http://ours-only:4318")
+    s = load_settings()
+    assert s.endpoints is not None and s.endpoints.traces == "http://ours-only:4318/v1/traces"
     s = load_settings(endpoint="http://explicit:4318")
     assert s.endpoints is not None and s.endpoints.traces == "http://explicit:4318/v1/traces"
 

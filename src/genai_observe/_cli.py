@@ -20,8 +20,8 @@ from ._config import (
     ENV_DISABLED,
     ENV_DISABLED_INSTRUMENTATIONS,
     ENV_DT_API_TOKEN,
-    ENV_ENDPOINT,
     ENV_ENVIRONMENT,
+    ENV_GENAI_ENDPOINT,
     ENV_INSTRUMENTATIONS,
     ENV_PROFILE,
     ENV_RESOURCE_ATTRIBUTES,
@@ -35,7 +35,7 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("--service-name", ENV_SERVICE_NAME, "service.name of the telemetry"),
     ("--service-version", ENV_SERVICE_VERSION, "service.version"),
     ("--deployment-environment", ENV_ENVIRONMENT, "deployment.environment.name"),
-    ("--endpoint", ENV_ENDPOINT, "Dynatrace tenant/ActiveGate/OneAgent or collector URL"),
+    ("--endpoint", ENV_GENAI_ENDPOINT, "Dynatrace tenant/ActiveGate/OneAgent or collector URL"),
     (
         "--api-token",
         ENV_DT_API_TOKEN,
@@ -88,10 +88,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             env[name] = value
     if args.disabled:
         env[ENV_DISABLED] = "true"
+        return _exec(command)  # nothing of ours in the child at all
     site_dir = os.path.dirname(os.path.abspath(_autoinstrument.__file__))
     existing = env.get("PYTHONPATH")
     parts = [site_dir] + [p for p in (existing or "").split(os.pathsep) if p and p != site_dir]
     env["PYTHONPATH"] = os.pathsep.join(parts)
+    return _exec(command)
+
+
+def _exec(command: list[str]) -> int:
     executable = shutil.which(command[0]) or command[0]
     try:
         os.execv(executable, command)

@@ -30,6 +30,9 @@ ENV_SERVICE_VERSION: Final = "GENAI_OBSERVE_SERVICE_VERSION"
 ENV_ENVIRONMENT: Final = "GENAI_OBSERVE_ENVIRONMENT"
 ENV_RESOURCE_ATTRIBUTES: Final = "OTEL_RESOURCE_ATTRIBUTES"
 ENV_ENDPOINT: Final = "OTEL_EXPORTER_OTLP_ENDPOINT"
+# Read by genai_observe only: genai-observe-instrument --endpoint sets it, so that a Dynatrace
+# tenant URL never reaches other OTel SDKs (which would not add /api/v2/otlp) in child processes.
+ENV_GENAI_ENDPOINT: Final = "GENAI_OBSERVE_ENDPOINT"
 ENV_DT_ENDPOINT: Final = "DT_ENDPOINT"
 ENV_DT_API_TOKEN: Final = "DT_API_TOKEN"
 ENV_HEADERS: Final = "OTEL_EXPORTER_OTLP_HEADERS"
@@ -451,7 +454,7 @@ def load_settings(
             on = False
         signal_on[signal] = on
 
-    raw_endpoint, endpoint_env = _pick(endpoint, ENV_ENDPOINT, ENV_DT_ENDPOINT)
+    raw_endpoint, endpoint_env = _pick(endpoint, ENV_GENAI_ENDPOINT, ENV_ENDPOINT, ENV_DT_ENDPOINT)
     per_signal_args = {"traces": traces_endpoint, "metrics": metrics_endpoint, "logs": logs_endpoint}
     per_signal: dict[str, tuple[str | None, str]] = {}
     for signal in SIGNALS:

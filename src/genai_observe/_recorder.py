@@ -69,6 +69,13 @@ class MetricsWorker:
         if self._pid != os.getpid():
             self._start()
 
+    def _after_fork(self) -> None:
+        """In a forked child: drop the parent's points, fresh locks; the thread starts on submit."""
+        self._queue.clear()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pid = 0
+
     def _start(self) -> None:
         with self._lock:
             if self._pid == os.getpid():
@@ -100,7 +107,7 @@ METRICS = MetricsWorker()
 if hasattr(os, "register_at_fork"):
     # A forked worker (gunicorn, multiprocessing) must not record its parent's pending points
     # again; its own worker thread starts on its first submit (pid check).
-    os.register_at_fork(after_in_child=METRICS._queue.clear)
+    os.register_at_fork(after_in_child=METRICS._after_fork)
 # Registered after the SDK's own provider atexit hooks (imported first), so it runs before them.
 atexit.register(METRICS.drain)
 

@@ -11,6 +11,17 @@ import os
 import sys
 
 
+def _bootstrap() -> None:
+    try:
+        from genai_observe._autoinit import run
+    except Exception as exc:  # e.g. genai_observe not importable in this interpreter
+        sys.stderr.write(
+            f"genai_observe: cannot bootstrap ({type(exc).__name__}: {exc}); running uninstrumented\n"
+        )
+    else:
+        run()
+
+
 def _run_previous_sitecustomize() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     ours = sys.modules.get("sitecustomize")
@@ -32,13 +43,14 @@ def _run_previous_sitecustomize() -> None:
             sys.modules["sitecustomize"] = ours
 
 
+def _disabled() -> bool:
+    return any(
+        os.environ.get(name, "").strip().lower() in ("true", "1", "yes", "on")
+        for name in ("GENAI_OBSERVE_DISABLED", "OTEL_SDK_DISABLED")
+    )
+
+
 _run_previous_sitecustomize()
 
-try:
-    from genai_observe._autoinit import run
-except Exception as exc:  # e.g. genai_observe not importable in this interpreter
-    sys.stderr.write(
-        f"genai_observe: cannot bootstrap ({type(exc).__name__}: {exc}); running uninstrumented\n"
-    )
-else:
-    run()
+if not _disabled():  # switched off: not even an import of genai_observe
+    _bootstrap()

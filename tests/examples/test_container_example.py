@@ -1,0 +1,149 @@
+"""examples/container/app.py served the way its container runs it: under genai-observe-instrument,
+configured only through the environment, with one HTTP request from outside."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from genai_observe import _semconv as sc
+from tests.rig.openai_server import OpenAIMockServer, default_content
+from tests.rig.otlp_receiver import OTLPReceiver
+
+APP_DIR = Path(__file__).resolve().parents[2] / "examples" / "container"
+WRAPPER = str(Path(sys.executable).parent / "genai-observe-instrument")
+
+# Settings a developer's shell may carry that would send the app or its telemetry elsewhere.
+_FOREIGN = ("OTEL_", "DT_", "GENAI_OBSERVE_", "TRACELOOP_", "OPENAI_")
+
+# No direct HTTP requests through a proxy the environment may configure.
+_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(server: OpenAIMockServer, receiver: OTLPReceiver, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN)}
+    env.update(
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+        # What the Kubernetes manifest sets, pointed at the local rig.
+        OPENAI_BASE_URL=server.base_url,
+        OPENAI_API_KEY="test",
+        OPENAI_MODEL="container-model",
+        DT_ENDPOINT=receiver.url,
+        OTEL_SERVICE_NAME="chat-api",
+        OTEL_RESOURCE_ATTRIBUTES="k8s.namespace.name=ai,k8s.pod.name=chat-api-0",
+        GENAI_OBSERVE_ENVIRONMENT="test",
+        # Metrics only at shutdown: their arrival shows the graceful stop flushed.
+        OTEL_METRIC_EXPORT_INTERVAL="600000",
+        OTEL_BSP_SCHEDULE_DELAY="200",
+        # gunicorn >= 25.1 puts a control socket under $XDG_RUNTIME_DIR (else $HOME).
+        XDG_RUNTIME_DIR=str(tmp_path),
+    )
+    return env
+
+
+def _command(server: str, port: int) -> list[str]:
+    if server == "gunicorn":
+        bind = f"127.0.0.1:{port}"
+        return [WRAPPER, sys.executable, "-m", "gunicorn", "-w", "2", "-b", bind, "app:application"]
+    return [WRAPPER, sys.executable, "app.py"]
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"the app exited early with code {proc.returncode}")
+        try:
+            with _HTTP.open(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the app did not answer {url} within {timeout}s")
+        time.sleep(0.1)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+@pytest.mark.parametrize("server", ["wsgiref", "gunicorn"])
+def test_container_app_is_instrumented_from_outside(
+    server: str, tmp_path: Path, openai_server: OpenAIMockServer, otlp_receiver: OTLPReceiver
+) -> None:
+    if server == "gunicorn" and importlib.util.find_spec("gunicorn") is None:
+        pytest.skip("gunicorn is not installed (the container image installs it)")
+    port = _free_port()
+    env = _env(openai_server, otlp_receiver, tmp_path)
+    env.update(HOST="127.0.0.1", PORT=str(port))
+    stderr_path = tmp_path / "stderr.txt"
+    with stderr_path.open("wb") as stderr:
+        proc = subprocess.Popen(
+            _command(server, port),
+            cwd=APP_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(proc, f"{base}/healthz", timeout=30)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; stderr:\n{stderr_path.read_text()}") from None
+        request = urllib.request.Request(
+            f"{base}/ask",
+            data=json.dumps({"question": "What is OTLP?"}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with _HTTP.open(request, timeout=30) as answer:
+            reply = json.loads(answer.read())
+        assert reply == {"answer": default_content("container-model"), "model": "container-model"}
+
+        (span,) = otlp_receiver.wait_for_spans(1, timeout=20)
+        assert span.name == "chat container-model"
+        assert span.attributes["gen_ai.request.model"] == "container-model"
+        assert span.attributes["gen_ai.completion.0.content"] == reply["answer"]
+        resource = span.resource_attributes
+        assert resource["service.name"] == "chat-api"
+        assert resource["deployment.environment.name"] == "test"
+        assert resource["k8s.namespace.name"] == "ai"
+        assert resource["k8s.pod.name"] == "chat-api-0"
+
+        # SIGTERM, as a container runtime sends it: the app exits normally and flushes on the way.
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, stderr_path.read_text()
+    finally:
+        _stop(proc)
+
+    assert [s.name for s in otlp_receiver.spans()] == ["chat container-model"]  # exported once
+    durations = otlp_receiver.metrics(sc.METRIC_OPERATION_DURATION)
+    assert sum(p.count or 0 for m in durations for p in m.data_points) == 1, otlp_receiver.summary()
+    assert "genai_observe" not in stderr_path.read_text()  # no bootstrap complaint
