@@ -521,6 +521,10 @@ def test_standalone_options_accept_strings(telemetry: Telemetry, instrument: Any
     assert instrumentor.recorder.profile is Profile.LATEST
 
 
+@pytest.mark.skipif(
+    not hasattr(openai.resources.chat.completions.Completions, "stream"),
+    reason="this openai has no .stream()",
+)
 def test_stream_usage_opt_in_reaches_the_stream_helper(
     openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
 ) -> None:
