@@ -16,6 +16,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
@@ -27,7 +28,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvid
 from . import _semconv as sc
 from ._config import CaptureMode, Profile
 from ._content import ContentPolicy, mask_credentials
-from ._record import LLMCall, ToolCall
+from ._record import LLMCall, ToolCall, Usage
 from ._version import __version__
 
 _log = logging.getLogger("genai_observe")
@@ -42,6 +43,43 @@ _ACTIVE_KEY: Final = otel_context.create_key("genai_observe.active_recorder")
 _reported: set[str] = set()
 
 
+@dataclass(slots=True)
+class MetricSnapshot:
+    """The few fields metrics need, so a queued point never holds a call's messages."""
+
+    operation: str
+    provider: str
+    system: str | None
+    request_model: str | None
+    response_model: str | None
+    server_address: str | None
+    server_port: int | None
+    error_type: str | None
+    usage: Usage | None
+    choices: int  # a count: the choices themselves stay behind
+    embedding_vector_size: int | None
+    guardrail_activations: list[str] | None
+    guardrail_id: str | None
+
+    @classmethod
+    def of(cls, call: LLMCall) -> MetricSnapshot:
+        return cls(
+            call.operation,
+            call.provider,
+            call.system,
+            call.request_model,
+            call.response_model,
+            call.server_address,
+            call.server_port,
+            call.error_type,
+            call.usage,
+            len(call.choices),
+            call.embedding_vector_size,
+            call.guardrail_activations,
+            call.guardrail_id,
+        )
+
+
 class MetricsWorker:
     """Records metric points on a background thread, like the batch processors export spans.
 
@@ -51,7 +89,8 @@ class MetricsWorker:
     fresh thread.
     """
 
-    MAX_PENDING: Final = 100_000
+    MAX_PENDING: Final = 20_000  # a few MB of snapshots at most
+    WAKE_AT: Final = 512  # drain early under load instead of letting the queue grow
     INTERVAL_S: Final = 0.1
 
     def __init__(self) -> None:
@@ -68,6 +107,8 @@ class MetricsWorker:
         self._queue.append((fn, args))
         if self._pid != os.getpid():
             self._start()
+        elif len(self._queue) >= self.WAKE_AT:
+            self._wake.set()
 
     def _after_fork(self) -> None:
         """In a forked child: drop the parent's points, fresh locks; the thread starts on submit."""
@@ -385,7 +426,7 @@ class Recorder:
                 a[f"{prefix}.reasoning"] = policy.flat(choice.reasoning)
             self._legacy_tool_calls(prefix, choice.tool_calls, a)
 
-    def metric_attributes(self, call: LLMCall) -> dict[str, Any]:
+    def metric_attributes(self, call: LLMCall | MetricSnapshot) -> dict[str, Any]:
         a: dict[str, Any] = {
             sc.GEN_AI_OPERATION_NAME: call.operation,
             sc.GEN_AI_PROVIDER_NAME: call.provider,
@@ -409,7 +450,7 @@ class Recorder:
     # --- metrics and events --------------------------------------------------------------------
 
     def _record_metrics(
-        self, call: LLMCall, duration: float, ttfc: float | None, gaps: list[float] | None
+        self, call: MetricSnapshot, duration: float, ttfc: float | None, gaps: list[float] | None
     ) -> None:
         """Runs on the metrics worker thread (see MetricsWorker), never on the app's."""
         attrs = self.metric_attributes(call)
@@ -421,7 +462,7 @@ class Recorder:
             if u.output_tokens is not None:
                 self._tokens.record(u.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
         if call.choices:
-            self._choices.add(len(call.choices), attrs)
+            self._choices.add(call.choices, attrs)
         if call.embedding_vector_size is not None:
             self._vector_size.add(call.embedding_vector_size, attrs)
         if call.guardrail_activations:
@@ -581,7 +622,7 @@ class Invocation:
         first = self.first_chunk_at
         METRICS.submit(
             recorder._record_metrics,
-            self.call,
+            MetricSnapshot.of(self.call),
             duration,
             None if first is None else first - self.started,
             self.chunk_gaps,
