@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests", "tests_openai_oldest"]
+nox.options.sessions = ["lint", "typecheck", "tests", "tests_openai_oldest", "tests_ollama_oldest"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
@@ -32,6 +32,23 @@ def tests_openai_oldest(session: nox.Session) -> None:
         "-q",
         "tests/instrumentation/test_openai.py",
         "tests/instrumentation/test_openai_replay.py",
+        *session.posargs,
+    )
+
+
+# The oldest ollama release verified (docs/ollama.md); it predates httpx 0.28 as well.
+OLLAMA_OLDEST = "0.1.9"
+
+
+@nox.session(python=PYTHON)
+def tests_ollama_oldest(session: nox.Session) -> None:
+    """The Ollama tests against the oldest supported ollama release."""
+    session.install("-e", ".[test]", f"ollama=={OLLAMA_OLDEST}", "httpx<0.28")
+    session.run(
+        "pytest",
+        "-q",
+        "tests/instrumentation/test_ollama.py",
+        "tests/instrumentation/test_ollama_replay.py",
         *session.posargs,
     )
 

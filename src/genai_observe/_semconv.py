@@ -49,6 +49,11 @@ AWS_BEDROCK_GUARDRAIL_VERSION: Final = "aws.bedrock.guardrail.version"
 AWS_BEDROCK_GUARDRAIL_ACTION: Final = "aws.bedrock.guardrail.action"  # INTERVENED | NONE
 AWS_BEDROCK_KNOWLEDGE_BASE_ID: Final = "aws.bedrock.knowledge_base.id"
 GEN_AI_GUARDRAIL_TYPE: Final = "gen_ai.guardrail.type"  # content|topic|word|sensitive_information|...
+# Ollama's server timings (it reports ns; recorded in seconds like every OTel duration).
+OLLAMA_RESPONSE_TOTAL_DURATION: Final = "ollama.response.total_duration"
+OLLAMA_RESPONSE_LOAD_DURATION: Final = "ollama.response.load_duration"
+OLLAMA_RESPONSE_PROMPT_EVAL_DURATION: Final = "ollama.response.prompt_eval_duration"
+OLLAMA_RESPONSE_EVAL_DURATION: Final = "ollama.response.eval_duration"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 ERROR_TYPE: Final = "error.type"

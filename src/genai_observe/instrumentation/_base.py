@@ -92,7 +92,7 @@ class GenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         """
         try:
             owner, attribute, original = wrapt.resolve_path(module_name, path)
-            if isinstance(original, wrapt.ObjectProxy) and hasattr(original, "_self_genai_observe"):
+            if hasattr(original, "_self_genai_observe"):  # wrapt 2: FunctionWrapper is no ObjectProxy
                 return False  # already ours (e.g. a second instrumentor instance)
             wrapt.wrap_function_wrapper(module_name, path, wrapper)
             patched = getattr(owner, attribute)

@@ -1,0 +1,150 @@
+"""Instrumentation of the ``ollama`` client (Ollama's native API: chat, generate, embed, embeddings).
+
+``Client`` and ``AsyncClient`` are patched at class level, so clients created before ``init()`` are
+covered. The module-level functions (``ollama.chat``, ...) are methods bound to a default client
+when ``ollama`` is imported, so patching the class does not reach them: they are re-bound here, and
+restored on uninstrument. See docs/ollama.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, ClassVar
+
+from ..._calls import run_async, run_sync
+from ..._record import LLMCall
+from ..._recorder import Invocation, Recorder
+from ..._streams import AsyncStreamProxy, SyncStreamProxy
+from .._base import GenAIInstrumentor
+from . import _adapter as ad
+
+RequestReader = Callable[[ad.Server, Mapping[str, Any]], LLMCall]
+ResponseReader = Callable[[LLMCall, Any], None]
+
+# method -> (request reader, response reader, can it stream)
+_METHODS: dict[str, tuple[RequestReader, ResponseReader, bool]] = {
+    "chat": (ad.chat_request, ad.chat_response, True),
+    "generate": (ad.generate_request, ad.generate_response, True),
+    "embed": (ad.embed_request, ad.embed_response, False),  # ollama >= 0.3
+    "embeddings": (ad.embeddings_request, ad.embeddings_response, False),
+}
+_CLASSES = (("Client", False), ("AsyncClient", True))
+
+
+class _Generation:
+    """Shared by the wrappers of one instrument() call; off after uninstrument(), so a wrapper the
+    application still holds (``from ollama import chat`` after init) stops recording."""
+
+    __slots__ = ("active",)
+
+    def __init__(self) -> None:
+        self.active = True
+
+
+class OllamaInstrumentor(GenAIInstrumentor):
+    """Instruments ``ollama`` chat/generate/embed/embeddings, sync, async and module-level.
+
+    Usable on its own: ``OllamaInstrumentor().instrument(tracer_provider=..., meter_provider=...)``.
+    """
+
+    name: ClassVar[str] = "ollama"
+    module: ClassVar[str] = "ollama"
+    requirements: ClassVar[tuple[str, ...]] = ("ollama >= 0.1.9",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        self._generation = _Generation()
+        super()._instrument(**kwargs)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        generation = getattr(self, "_generation", None)
+        if generation is not None:
+            generation.active = False
+        super()._uninstrument(**kwargs)
+
+    def _patch(self, module: ModuleType) -> None:
+        client_cls = getattr(module, "Client", None)
+        for method, (read_request, read_response, streams) in _METHODS.items():
+            for class_name, is_async in _CLASSES:
+                cls = getattr(module, class_name, None)
+                original = getattr(cls, method, None) if cls is not None else None
+                if original is None:  # e.g. embed before ollama 0.3
+                    continue
+                names = ad.positional_names(original)
+                wrapper = self._wrapper(read_request, read_response, streams, names, is_async)
+                self._wrap(self.module, f"{class_name}.{method}", wrapper)
+            self._wrap_module_function(module, client_cls, method, read_request, read_response, streams)
+
+    def _wrap_module_function(
+        self,
+        module: ModuleType,
+        client_cls: Any,
+        method: str,
+        read_request: RequestReader,
+        read_response: ResponseReader,
+        streams: bool,
+    ) -> None:
+        """``ollama.chat`` & co.: the default client's bound methods, captured at import."""
+        function = getattr(module, method, None)
+        owner = getattr(function, "__self__", None)
+        if (
+            function is None
+            or hasattr(function, "_self_genai_observe")  # already ours
+            or not isinstance(client_cls, type)
+            or not isinstance(owner, client_cls)
+        ):
+            return
+        names = ad.positional_names(function)
+        self._wrap(self.module, method, self._wrapper(read_request, read_response, streams, names, False))
+
+    def _wrapper(
+        self,
+        read_request: RequestReader,
+        read_response: ResponseReader,
+        streams: bool,
+        names: tuple[str, ...],
+        is_async: bool,
+    ) -> Callable[..., Any]:
+        recorder: Recorder = self.recorder
+        generation = self._generation
+        keep_text = recorder.capture.any
+        limit = 2 * recorder.content.max_length + 4096
+        proxy_cls = AsyncStreamProxy if is_async else SyncStreamProxy
+        stream_marker = "__anext__" if is_async else "__next__"
+
+        def on_result(inv: Invocation, result: Any) -> Any:
+            # A stream is a (async) generator; the request itself starts on its first chunk.
+            if streams and hasattr(type(result), stream_marker) and not isinstance(result, Mapping):
+                acc = ad.Stream(keep_text, limit)
+                return proxy_cls(result, inv, acc.on_chunk, acc.fill)
+            inv.finish(lambda call: read_response(call, result))
+            return result
+
+        def builder(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Callable[[], LLMCall]:
+            def build() -> LLMCall:
+                return read_request(ad.server_of(instance), ad.arguments(names, args, kwargs))
+
+            return build
+
+        if is_async:
+
+            async def async_wrapper(
+                wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+            ) -> Any:
+                if not generation.active:
+                    return await wrapped(*args, **kwargs)
+                return await run_async(
+                    recorder, builder(instance, args, kwargs), wrapped, args, kwargs, on_result
+                )
+
+            return async_wrapper
+
+        def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            if not generation.active:
+                return wrapped(*args, **kwargs)
+            return run_sync(recorder, builder(instance, args, kwargs), wrapped, args, kwargs, on_result)
+
+        return sync_wrapper
+
+
+__all__ = ["OllamaInstrumentor"]
