@@ -232,13 +232,19 @@ class Recorder:
 
     # --- entry points used by adapters ---------------------------------------------------------
 
-    def start(self, call: LLMCall) -> Invocation | None:
-        """Start the span for ``call``; None when suppressed or when our own code failed."""
+    def start(self, call: LLMCall, parent: otel_context.Context | None = None) -> Invocation | None:
+        """Start the span for ``call``; None when suppressed or when our own code failed.
+
+        ``parent``: the context to start under, for frameworks that track their own run tree
+        (callback handlers know the parent run, not the current context); default: current.
+        """
         if instrumentation_suppressed():
             return None
         try:
             name = f"{call.operation} {call.request_model}" if call.request_model else call.operation
-            span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=self._start_attributes(call))
+            span = self.tracer.start_span(
+                name, context=parent, kind=SpanKind.CLIENT, attributes=self._start_attributes(call)
+            )
             return Invocation(self, call, span)
         except Exception as exc:
             report_internal_error("recorder.start", exc)
