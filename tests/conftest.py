@@ -22,9 +22,16 @@ from genai_observe._content import ContentPolicy
 from genai_observe._export import DELTA_TEMPORALITY
 from genai_observe._recorder import METRICS, Recorder
 from tests.rig.fixtures import otlp_receiver
+from tests.rig.fixtures_ollama import ollama_server, ollama_server_session
 from tests.rig.fixtures_openai import openai_server, openai_server_session
 
-__all__ = ["openai_server", "openai_server_session", "otlp_receiver"]
+__all__ = [
+    "ollama_server",
+    "ollama_server_session",
+    "openai_server",
+    "openai_server_session",
+    "otlp_receiver",
+]
 
 _PREFIXES = ("OTEL_", "DT_", "GENAI_OBSERVE_", "TRACELOOP_", "ANTHROPIC_OPEN_TELEMETRY")
 
