@@ -215,7 +215,7 @@ def test_shutdown_flushes_queued_telemetry_and_returns_within_timeout(otlp_recei
     one_call()
     began = time.monotonic()
     genai_observe.shutdown(timeout=1)
-    assert time.monotonic() - began < 4  # three providers, each bounded by the timeout
+    assert time.monotonic() - began < 2.5  # one deadline for all providers
 
 
 def test_init_twice_is_idempotent(otlp_receiver: OTLPReceiver, caplog: pytest.LogCaptureFixture) -> None:

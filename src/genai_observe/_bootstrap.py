@@ -6,6 +6,7 @@ import atexit
 import logging
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -94,8 +95,7 @@ class Handle:
         self._instrumentors.clear()
         METRICS.drain()  # points still queued for the worker go out with the final export
         millis = int((timeout if timeout is not None else self.settings.shutdown_timeout) * 1000)
-        for provider in self._owned:
-            _shutdown_within(provider, millis)
+        _shutdown_within(self._owned, millis)
         if self._drop_counter is not None:
             self._drop_counter.remove()
 
@@ -103,24 +103,32 @@ class Handle:
         return f"<genai_observe.Handle instrumented={list(self.instrumented)} settings={self.settings!r}>"
 
 
-def _shutdown_within(provider: Any, millis: int) -> None:
-    """Shut a provider down, but never wait longer than ``millis`` for a dead backend."""
-    done = threading.Event()
+def _shutdown_within(providers: tuple[Any, ...], millis: int) -> None:
+    """Shut the providers down in parallel, never waiting longer than ``millis`` in total.
 
-    def run() -> None:
-        try:
-            if isinstance(provider, MeterProvider):
-                provider.shutdown(timeout_millis=max(millis, 1))
-            else:
-                provider.shutdown()
-        except Exception:
-            _log.debug("genai_observe: provider shutdown failed", exc_info=True)
-        finally:
-            done.set()
+    A dead backend can hold each provider's final export for its export timeout; shutting them
+    down one after the other would add those up. Daemon threads: one still stuck in an export
+    when the deadline passes does not keep the process alive.
+    """
+    threads = []
+    for provider in providers:
 
-    worker = threading.Thread(target=run, name="genai-observe-shutdown", daemon=True)
-    worker.start()
-    if not done.wait(millis / 1000) and millis > 0:
+        def run(provider: Any = provider) -> None:
+            try:
+                if isinstance(provider, MeterProvider):
+                    provider.shutdown(timeout_millis=max(millis, 1))
+                else:
+                    provider.shutdown()
+            except Exception:
+                _log.debug("genai_observe: provider shutdown failed", exc_info=True)
+
+        thread = threading.Thread(target=run, name="genai-observe-shutdown", daemon=True)
+        thread.start()
+        threads.append(thread)
+    deadline = time.monotonic() + millis / 1000
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if millis > 0 and any(t.is_alive() for t in threads):
         _log.warning(
             "genai_observe: shutdown did not finish within %.1fs; unsent telemetry dropped", millis / 1000
         )

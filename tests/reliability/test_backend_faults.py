@@ -85,8 +85,8 @@ def test_app_unaffected_by_backend_fault(backend: str) -> None:
     began = time.monotonic()
     genai_observe.shutdown()
     took = time.monotonic() - began
-    # Three providers, each bounded by the shutdown timeout.
-    assert took < 3 * SHUTDOWN_TIMEOUT + 1.5, f"shutdown took {took:.1f}s"
+    # One deadline for all three providers (they shut down in parallel).
+    assert took < SHUTDOWN_TIMEOUT + 1.5, f"shutdown took {took:.1f}s"
     assert elapsed < 60
 
 
