@@ -66,6 +66,13 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The benchmark suite (docs/performance.md); `nox -s bench -- --quick` for a smoke run."""
+    session.install("-e", ".[all]", "httpx2")
+    session.run("python", "-m", "benchmarks.run", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """Runs examples/demo.py: no network, telemetry printed to stderr."""
     session.install("-e", ".[openai]")

@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         metric_export_interval_ms=1000,
     )
     rows: list[dict[str, Any]] = []
-    suites = [s for s in args.only.split(",") if s] or ["openai"]
+    suites = [s for s in args.only.split(",") if s and s not in ("startup", "backend")]
+    if not args.only:
+        suites = ["openai"]
     try:
         for suite in suites:
             module = __import__(f"benchmarks.bench_{suite}", fromlist=["run"])
@@ -43,7 +45,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         genai_observe.shutdown()
         sink.stop()
+    if not args.only or "startup" in args.only:
+        from .bench_startup import measure as startup
+
+        extras = startup(3 if args.quick else 7)
+    else:
+        extras = []
+    if not args.only or "backend" in args.only:
+        from .bench_backend import measure as backend
+
+        extras += backend(300 if args.quick else 2000)
     if args.json:
+        rows += extras
         print(json.dumps(rows, indent=1))
     else:
         print(
@@ -56,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         print(" | ".join(keys))
         for r in rows:
             print(" | ".join(str(r.get(k, "")) for k in keys))
+        for extra in extras:
+            print(extra)
     return 0
 
 
