@@ -11,6 +11,7 @@ import atexit
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import traceback
@@ -105,7 +106,11 @@ class MetricsWorker:
             self.dropped += 1
             return
         self._queue.append((fn, args))
-        if self._pid != os.getpid():
+        if sys.is_finalizing():
+            # Threads cannot start while the interpreter shuts down (Thread.start() would block
+            # forever): record now, on this thread (e.g. a stream collected at exit).
+            self.drain()
+        elif self._pid != os.getpid():
             self._start()
         elif len(self._queue) >= self.WAKE_AT:
             self._wake.set()
@@ -590,7 +595,8 @@ class Invocation:
                 fill(self.call)
             except Exception as err:
                 report_internal_error(f"adapter.partial:{getattr(fill, '__qualname__', '?')}", err)
-        self.call.error_type = error_type_of(exc)
+        if self.call.error_type is None:  # an adapter may know better (e.g. a code from the body)
+            self.call.error_type = error_type_of(exc)
         self._end(duration, "error", exc)
 
     def _end(self, duration: float, end_reason: str | None, exc: BaseException | None) -> None:
@@ -651,7 +657,15 @@ def _is_flat_content(key: str) -> bool:
 
 
 def error_type_of(exc: BaseException) -> str:
-    """error.type: the exception's class name (low cardinality; module paths are SDK-internal)."""
+    """error.type: the service's error code when the exception carries one (botocore's
+    ``response["Error"]["Code"]``, e.g. ``ThrottlingException`` or a mid-stream
+    ``modelStreamErrorException``), else the exception's class name. Both are low-cardinality."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error")
+        code = error.get("Code") if isinstance(error, dict) else None
+        if isinstance(code, str) and code and len(code) <= 64:
+            return code
     return type(exc).__name__
 
 

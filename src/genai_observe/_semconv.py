@@ -48,6 +48,10 @@ AWS_BEDROCK_GUARDRAIL_ID: Final = "aws.bedrock.guardrail.id"
 AWS_BEDROCK_GUARDRAIL_VERSION: Final = "aws.bedrock.guardrail.version"
 AWS_BEDROCK_GUARDRAIL_ACTION: Final = "aws.bedrock.guardrail.action"  # INTERVENED | NONE
 AWS_BEDROCK_KNOWLEDGE_BASE_ID: Final = "aws.bedrock.knowledge_base.id"
+# The model id exactly as the caller passed it, when gen_ai.request.model differs from it
+# (cross-region inference profiles, ARNs).
+AWS_BEDROCK_MODEL_ID: Final = "aws.bedrock.model_id"
+AWS_REQUEST_ID: Final = "aws.request_id"  # x-amzn-RequestId, as OTel's AWS SDK conventions name it
 GEN_AI_GUARDRAIL_TYPE: Final = "gen_ai.guardrail.type"  # content|topic|word|sensitive_information|...
 # Ollama's server timings (it reports ns; recorded in seconds like every OTel duration).
 OLLAMA_RESPONSE_TOTAL_DURATION: Final = "ollama.response.total_duration"
@@ -187,3 +191,21 @@ EVENT_INFERENCE_DETAILS: Final = "gen_ai.client.inference.operation.details"
 
 # --- Span status for abandoned streams --------------------------------------------------
 STREAM_END_REASON: Final = "genai_observe.stream.end"  # exhausted|closed|abandoned|cancelled|error
+
+# --- Non-LLM steps (workflow/task/agent/tool/retriever spans; _steps.py) ----------------
+TRACELOOP_ENTITY_INPUT: Final = "traceloop.entity.input"  # JSON, content capture only
+TRACELOOP_ENTITY_OUTPUT: Final = "traceloop.entity.output"  # JSON, content capture only
+GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"  # content capture only
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"  # content capture only
+# traceloop.span.kind values
+SPAN_KIND_WORKFLOW: Final = "workflow"
+SPAN_KIND_TASK: Final = "task"
+SPAN_KIND_AGENT: Final = "agent"
+SPAN_KIND_TOOL: Final = "tool"
+SPAN_KIND_RETRIEVER: Final = "retriever"
+STEP_KINDS: Final[frozenset[str]] = frozenset(
+    {SPAN_KIND_WORKFLOW, SPAN_KIND_TASK, SPAN_KIND_AGENT, SPAN_KIND_TOOL, SPAN_KIND_RETRIEVER}
+)

@@ -28,7 +28,13 @@ class GenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     module: ClassVar[str] = ""
     requirements: ClassVar[tuple[str, ...]] = ()
 
-    _lock = threading.Lock()
+    # Per instrumentor (set on first use) and re-entrant: one _patch may import a module that
+    # another instrumentor hooks, and that hook must not wait on a lock its caller holds.
+    _lock: threading.RLock
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._lock = threading.RLock()
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return self.requirements
