@@ -875,6 +875,7 @@ def _converse_events(a: _Answer) -> list[bytes]:
 
 
 class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the stdlib default (5) refuses bursts of concurrent clients
     daemon_threads = True
 
     def __init__(

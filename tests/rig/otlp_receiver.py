@@ -451,6 +451,7 @@ def _decompress(data: bytes, encoding: str) -> bytes:
 
 
 class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the stdlib default (5) refuses bursts of concurrent clients
     daemon_threads = True
     block_on_close = False
 

@@ -1,0 +1,387 @@
+"""The callback handler that turns LangChain's run tree into spans.
+
+Every LangChain callback names its run and its parent run, so parents come from
+``parent_run_id``, never from the current context (callbacks of parallel branches and async
+tasks interleave freely). A bounded map run_id -> run keeps the span and the context its children
+start under; an entry is released when its run ends or fails, and the oldest entries are evicted
+(their spans ended) when the map is full.
+
+LLM runs follow one rule (docs/langchain.md): a model whose provider SDK we also instrument
+(``ChatOpenAI`` with the openai instrumentation on, ...) becomes a ``task`` step, made current
+while it runs so the provider's LLM span nests under it and alone carries usage and metrics;
+any other model run is the LLM span itself, recorded through ``Recorder.start``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, Final
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from ... import _semconv as sc
+from ..._recorder import Invocation, Recorder, report_internal_error
+from ..._steps import Step, StepRecorder
+from . import _adapter as ad
+
+MAX_RUNS: Final = 10_000
+# LangGraph tags its plumbing (channel writes, branch routing) with this: no span, children go to
+# the nearest visible ancestor.
+_HIDDEN_TAG: Final = "langgraph:hidden"
+_AGENT_CLASSES: Final = frozenset({"AgentExecutor"})
+
+
+class _Run:
+    """Bookkeeping of one live run. ``context``: what its children start under."""
+
+    __slots__ = ("context", "invocation", "step", "workflow")
+
+    def __init__(
+        self,
+        context: otel_context.Context | None,
+        workflow: str | None,
+        step: Step | None = None,
+        invocation: Invocation | None = None,
+    ) -> None:
+        self.context = context
+        self.workflow = workflow
+        self.step = step
+        self.invocation = invocation
+
+    def close(self) -> None:
+        """End what is still open without an outcome (eviction)."""
+        if self.step is not None:
+            self.step.end()
+        if self.invocation is not None:
+            self.invocation.finish(end_reason="evicted")
+
+
+class GenAICallbackHandler(BaseCallbackHandler):
+    """Builds spans from LangChain callbacks; every method swallows its own failures."""
+
+    # Inline: the handler runs in the caller's context in async runs too (no executor hop), so
+    # the context it makes current for a delegated model run reaches the provider SDK call.
+    run_inline = True
+    raise_error = False
+
+    def __init__(self, recorder: Recorder, max_runs: int = MAX_RUNS) -> None:
+        super().__init__()
+        self.recorder = recorder
+        self.steps = StepRecorder(recorder)
+        self.max_runs = max_runs
+        self.active = True
+        self._runs: OrderedDict[UUID, _Run] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- bookkeeping -----------------------------------------------------------------------------
+
+    def tracked_runs(self) -> int:
+        return len(self._runs)
+
+    def _store(self, run_id: UUID, run: _Run) -> None:
+        evicted: list[_Run] = []
+        with self._lock:
+            previous = self._runs.pop(run_id, None)
+            if previous is not None:
+                evicted.append(previous)
+            while len(self._runs) >= self.max_runs:
+                evicted.append(self._runs.popitem(last=False)[1])
+            self._runs[run_id] = run
+        for old in evicted:
+            old.close()
+
+    def _pop(self, run_id: UUID) -> _Run | None:
+        with self._lock:
+            return self._runs.pop(run_id, None)
+
+    def _parent(self, parent_run_id: UUID | None) -> _Run | None:
+        if parent_run_id is None:
+            return None
+        with self._lock:
+            return self._runs.get(parent_run_id)
+
+    def _start_step(
+        self,
+        kind: str,
+        name: str,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        inputs: Any,
+        tool_call_id: str | None = None,
+        *,
+        chain: bool = False,
+    ) -> _Run:
+        parent = self._parent(parent_run_id)
+        if parent is None and chain and kind == sc.SPAN_KIND_TASK:
+            kind = sc.SPAN_KIND_WORKFLOW  # a root chain is the workflow
+        context = parent.context if parent is not None else None
+        workflow = parent.workflow if parent is not None and parent.workflow else name
+        capture = self.recorder.capture.on_span
+        step = self.steps.start_step(
+            kind,
+            name,
+            workflow_name=workflow,
+            parent=context,
+            inputs=ad.plain(inputs) if capture and inputs is not None else None,
+            tool_call_id=tool_call_id,
+        )
+        run = _Run(step.context(context) if step is not None else context, workflow, step=step)
+        self._store(run_id, run)
+        return run
+
+    def _end(self, run_id: UUID, output: Any = None, error: BaseException | None = None) -> None:
+        run = self._pop(run_id)
+        if run is None:
+            return
+        if run.step is not None:
+            capture = self.recorder.capture.on_span
+            run.step.end(output=ad.plain(output) if capture and output is not None else None, error=error)
+        if run.invocation is not None:
+            if error is not None:
+                run.invocation.fail(error)
+            else:
+                run.invocation.finish(lambda call: ad.fill_result(call, output))
+
+    # --- chains and runnables ------------------------------------------------------------------
+
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not self.active:
+            return
+        try:
+            if tags and _HIDDEN_TAG in tags:
+                parent = self._parent(parent_run_id)
+                self._store(
+                    run_id,
+                    _Run(
+                        parent.context if parent else None,
+                        parent.workflow if parent else None,
+                    ),
+                )
+                return
+            path = ad.class_path(serialized)
+            kind = sc.SPAN_KIND_AGENT if path and path[-1] in _AGENT_CLASSES else sc.SPAN_KIND_TASK
+            name = ad.run_name(serialized, kwargs, "chain")
+            self._start_step(kind, name, run_id, parent_run_id, inputs, chain=True)
+        except Exception as exc:
+            report_internal_error("langchain.chain_start", exc)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._end(run_id, output=outputs)
+        except Exception as exc:
+            report_internal_error("langchain.chain_end", exc)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._end(run_id, error=error)
+        except Exception as exc:
+            report_internal_error("langchain.chain_error", exc)
+
+    # --- agents ----------------------------------------------------------------------------------
+
+    def on_agent_action(self, action: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._promote(run_id)
+
+    def on_agent_finish(self, finish: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._promote(run_id)
+
+    def _promote(self, run_id: UUID) -> None:
+        try:
+            run = self._parent(run_id)
+            if run is not None and run.step is not None:
+                run.step.promote(sc.SPAN_KIND_AGENT)
+        except Exception as exc:
+            report_internal_error("langchain.agent", exc)
+
+    # --- models ----------------------------------------------------------------------------------
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any] | None,
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not self.active:
+            return
+        try:
+            self._start_model(serialized, messages, run_id, parent_run_id, metadata, kwargs, chat=True)
+        except Exception as exc:
+            report_internal_error("langchain.chat_model_start", exc)
+
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any] | None,
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not self.active:
+            return
+        try:
+            self._start_model(serialized, prompts, run_id, parent_run_id, metadata, kwargs, chat=False)
+        except Exception as exc:
+            report_internal_error("langchain.llm_start", exc)
+
+    def _start_model(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        metadata: dict[str, Any] | None,
+        kwargs: dict[str, Any],
+        *,
+        chat: bool,
+    ) -> None:
+        name = ad.run_name(serialized, kwargs, "llm")
+        instrumentation, provider = ad.backing(ad.class_path(serialized))
+        if ad.is_instrumented(instrumentation):
+            # The provider's own span is the LLM span; this run is a step it nests under.
+            run = self._start_step(
+                sc.SPAN_KIND_TASK,
+                name,
+                run_id,
+                parent_run_id,
+                inputs[0] if isinstance(inputs, list) and inputs else None,
+            )
+            if run.step is not None and run.context is not None:
+                # Made current for the SDK call; the model-method wrappers (__init__.py) restore the
+                # caller's context when the method returns, so no token has to survive callbacks
+                # that LangChain runs in other contexts (async on_llm_end is shielded: a new task).
+                otel_context.attach(run.context)
+            return
+        parent = self._parent(parent_run_id)
+        call = ad.llm_call(serialized, kwargs, metadata, provider, chat=chat)
+        call.input_messages = ad.messages(inputs) if chat else ad.prompts(inputs)
+        workflow = parent.workflow if parent is not None else None
+        if workflow is not None:
+            call.legacy_attributes[sc.TRACELOOP_WORKFLOW_NAME] = workflow
+        call.legacy_attributes[sc.TRACELOOP_ENTITY_NAME] = name
+        context = parent.context if parent is not None else None
+        invocation = self.recorder.start(call, parent=context)
+        child_context = trace.set_span_in_context(invocation.span, context) if invocation else context
+        self._store(run_id, _Run(child_context, workflow, invocation=invocation))
+
+    def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        run = self._runs.get(run_id)  # a read; per-chunk, so no lock
+        if run is not None and run.invocation is not None:
+            run.invocation.chunk()
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            run = self._runs.get(run_id)
+            if run is not None and run.step is not None:
+                self._end(run_id, output=ad.result_text(response))
+            else:
+                self._end(run_id, output=response)
+        except Exception as exc:
+            report_internal_error("langchain.llm_end", exc)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._end(run_id, error=error)
+        except Exception as exc:
+            report_internal_error("langchain.llm_error", exc)
+
+    # --- tools -----------------------------------------------------------------------------------
+
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not self.active:
+            return
+        try:
+            call_id = kwargs.get("tool_call_id")
+            self._start_step(
+                sc.SPAN_KIND_TOOL,
+                ad.run_name(serialized, kwargs, "tool"),
+                run_id,
+                parent_run_id,
+                inputs if inputs is not None else input_str,
+                tool_call_id=call_id if isinstance(call_id, str) else None,
+            )
+        except Exception as exc:
+            report_internal_error("langchain.tool_start", exc)
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            call_id = getattr(output, "tool_call_id", None)  # a ToolMessage
+            if isinstance(call_id, str):
+                run = self._runs.get(run_id)
+                if run is not None and run.step is not None:
+                    run.step.set_tool_call_id(call_id)
+                output = getattr(output, "content", output)
+            self._end(run_id, output=output)
+        except Exception as exc:
+            report_internal_error("langchain.tool_end", exc)
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._end(run_id, error=error)
+        except Exception as exc:
+            report_internal_error("langchain.tool_error", exc)
+
+    # --- retrievers ------------------------------------------------------------------------------
+
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any] | None,
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not self.active:
+            return
+        try:
+            name = ad.run_name(serialized, kwargs, "retriever")
+            self._start_step(sc.SPAN_KIND_RETRIEVER, name, run_id, parent_run_id, query)
+        except Exception as exc:
+            report_internal_error("langchain.retriever_start", exc)
+
+    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._end(run_id, output=documents)
+        except Exception as exc:
+            report_internal_error("langchain.retriever_end", exc)
+
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._end(run_id, error=error)
+        except Exception as exc:
+            report_internal_error("langchain.retriever_error", exc)
