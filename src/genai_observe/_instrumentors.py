@@ -11,8 +11,8 @@ from ._config import KNOWN_INSTRUMENTATIONS
 # provider issue lands; names without one are accepted in configuration and skipped.
 REGISTRY: Final[dict[str, tuple[str, str]]] = {
     "openai": ("genai_observe.instrumentation.openai", "OpenAIInstrumentor"),
-    "anthropic": ("genai_observe.instrumentation.anthropic", "AnthropicInstrumentor"),
     "bedrock": ("genai_observe.instrumentation.bedrock", "BedrockInstrumentor"),
+    "anthropic": ("genai_observe.instrumentation.anthropic", "AnthropicInstrumentor"),
     "ollama": ("genai_observe.instrumentation.ollama", "OllamaInstrumentor"),
     "langchain": ("genai_observe.instrumentation.langchain", "LangChainInstrumentor"),
 }

@@ -1,0 +1,450 @@
+"""Instrumentation of the official ``anthropic`` client (Anthropic, AnthropicBedrock, AnthropicVertex, ...).
+
+Patched at class level, so clients created before ``init()`` are covered, and lazily on import, so
+an app that never imports ``anthropic`` pays nothing. Covers ``messages.create`` / ``parse`` (sync,
+async, ``stream=True``), the ``messages.stream(...)`` helper, ``client.beta.messages``, and the legacy
+``completions.create`` where the installed SDK still has them. See docs/anthropic.md.
+
+One span per LLM call: recent ``anthropic`` releases start their own CLIENT span per API call
+(``anthropic._tracing.start_api_call_span``) whenever a tracer provider is available. For the calls
+we instrument, that hook is answered with a non-recording span that carries *our* span's context:
+the SDK records and exports nothing for the call, yet still sends ``traceparent`` (pointing at our
+span) exactly as its ``propagation`` setting says. Every other SDK call (models, files, batches,
+count_tokens, tool-runner loops, ...) keeps the SDK's own spans. SDKs without native tracing have
+no such hook, and nothing is patched for it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar, Token
+from types import ModuleType
+from typing import Any, ClassVar
+
+import wrapt
+from opentelemetry import trace
+
+from ..._calls import run_async, run_sync
+from ..._record import LLMCall
+from ..._recorder import Invocation, Recorder, report_internal_error
+from ..._streams import END_ABANDONED, END_CLOSED, AsyncStreamProxy, SyncStreamProxy
+from .._base import GenAIInstrumentor
+from . import _adapter as ad
+
+__all__ = ["AnthropicInstrumentor"]
+
+RequestReader = Callable[[ad.ClientInfo, Mapping[str, Any]], LLMCall]
+ResponseReader = Callable[[LLMCall, Any], None]
+
+# Where the resource classes live. Each is wrapped only if this SDK version has it.
+_MESSAGES_MODULES = (
+    "anthropic.resources.messages",  # client.messages (a module in 0.x, a package later)
+    "anthropic.resources.beta.messages",  # client.beta.messages (not in 0.30; 0.40 has create only)
+    "anthropic.resources.beta.prompt_caching.messages",  # client.beta.prompt_caching.messages (0.x)
+)
+_COMPLETIONS_MODULE = "anthropic.resources.completions"  # legacy /v1/complete (removed in 1.x)
+_NATIVE_TRACING = ("anthropic._base_client", "start_api_call_span")
+# anthropic < 1.x: Stream / AsyncStream have a metaclass whose isinstance() accepts only the exact
+# class (plus the message stream helpers), so it would reject our stream proxies.
+_STREAM_INSTANCECHECKS = (
+    ("anthropic._streaming", "_SyncStreamMeta.__instancecheck__"),
+    ("anthropic._streaming", "_AsyncStreamMeta.__instancecheck__"),
+)
+
+# Set while one of our wrappers runs a call: the span context that was current when it started.
+# If a different, valid span is current when the SDK asks for its own span, our recorder started it.
+_CALL: ContextVar[Any] = ContextVar("genai_observe_anthropic_call", default=None)
+
+
+def _exists(module_name: str, path: str) -> bool:
+    """Whether ``module_name.path`` exists in the installed SDK (expected to vary between versions)."""
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception:
+        return False
+    for part in path.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            return False
+    return True
+
+
+def _mark() -> Token[Any]:
+    return _CALL.set(trace.get_current_span().get_span_context())
+
+
+def _native_span(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Stands in for ``anthropic._tracing.start_api_call_span`` (see the module docstring).
+
+    For a call our wrapper runs and our recorder gave a span, the SDK gets a non-recording span with
+    our span's context instead of a span of its own, so the call has exactly one span, ours. The SDK
+    never records on or ends a non-recording span, but it propagates its context as usual.
+    """
+    parent = _CALL.get()
+    if parent is not None:
+        try:
+            ours = trace.get_current_span().get_span_context()
+            options = args[2] if len(args) > 2 else kwargs.get("options")
+            if ours.is_valid and ours != parent and getattr(options, "span_name", None):
+                return trace.NonRecordingSpan(ours)
+        except Exception as exc:
+            report_internal_error("anthropic.native_span", exc)
+    return wrapped(*args, **kwargs)
+
+
+def _instancecheck(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``isinstance(proxy, anthropic.Stream)`` answers for the stream the proxy wraps, as without us."""
+    if args and issubclass(type(args[0]), (SyncStreamProxy, AsyncStreamProxy)):
+        return isinstance(args[0].__wrapped__, instance)
+    return wrapped(*args, **kwargs)
+
+
+def _is_stream(result: Any, is_async: bool) -> bool:
+    """The SDK's Stream / AsyncStream (iterators), not a Message (pydantic models are iterable too)."""
+    return hasattr(type(result), "__anext__" if is_async else "__next__")
+
+
+class AnthropicInstrumentor(GenAIInstrumentor):
+    """Instruments ``anthropic`` messages (stable and beta) and legacy completions, sync and async.
+
+    Usable on its own: ``AnthropicInstrumentor().instrument(tracer_provider=..., meter_provider=...)``.
+    """
+
+    name: ClassVar[str] = "anthropic"
+    module: ClassVar[str] = "anthropic"
+    requirements: ClassVar[tuple[str, ...]] = ("anthropic >= 0.30",)
+
+    def _patch(self, module: ModuleType) -> None:
+        native = _exists(*_NATIVE_TRACING) and self._wrap(*_NATIVE_TRACING, _native_span)
+        for module_name, path in _STREAM_INSTANCECHECKS:
+            if _exists(module_name, path):
+                self._wrap(module_name, path, _instancecheck)
+        for module_name in _MESSAGES_MODULES:
+            for cls, is_async in (("Messages", False), ("AsyncMessages", True)):
+                for method in ("create", "parse"):
+                    path = f"{cls}.{method}"
+                    if _exists(module_name, path):
+                        wrapper = self._call_wrapper(
+                            ad.messages_request,
+                            ad.message_response,
+                            ad.MessageStreamAccumulator,
+                            is_async,
+                            native,
+                        )
+                        self._wrap(module_name, path, wrapper)
+                if _exists(module_name, f"{cls}.stream"):
+                    self._wrap(module_name, f"{cls}.stream", self._stream_wrapper(native))
+        for cls, is_async in (("Completions", False), ("AsyncCompletions", True)):
+            if _exists(_COMPLETIONS_MODULE, f"{cls}.create"):
+                wrapper = self._call_wrapper(
+                    ad.completion_request,
+                    ad.completion_response,
+                    ad.CompletionStreamAccumulator,
+                    is_async,
+                    native,
+                )
+                self._wrap(_COMPLETIONS_MODULE, f"{cls}.create", wrapper)
+
+    def _call_wrapper(
+        self,
+        read_request: RequestReader,
+        read_response: ResponseReader,
+        accumulator: Any,
+        is_async: bool,
+        native: bool,
+    ) -> Callable[..., Any]:
+        recorder: Recorder = self.recorder
+        keep_text = recorder.capture.any
+        proxy_cls: Any = AsyncStreamProxy if is_async else SyncStreamProxy
+
+        def on_result(inv: Invocation, result: Any) -> Any:
+            if hasattr(result, "http_response") and hasattr(result, "parse"):
+                return _raw_response(inv, result, read_response, accumulator, keep_text, proxy_cls)
+            if inv.call.stream and _is_stream(result, is_async):
+                acc = accumulator(keep_text)
+                return proxy_cls(result, inv, acc.on_chunk, acc.fill)
+            inv.finish(lambda call: read_response(call, result))
+            return result
+
+        def builder(instance: Any, kwargs: dict[str, Any]) -> Callable[[], LLMCall]:
+            def build() -> LLMCall:
+                return read_request(ad.client_info(instance._client), kwargs)
+
+            return build
+
+        if is_async:
+
+            async def async_wrapper(
+                wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+            ) -> Any:
+                token = _mark() if native else None
+                build = builder(instance, kwargs)
+                try:
+                    return await run_async(recorder, build, wrapped, args, kwargs, on_result)
+                finally:
+                    if token is not None:
+                        _CALL.reset(token)
+
+            return async_wrapper
+
+        def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            token = _mark() if native else None
+            try:
+                return run_sync(recorder, builder(instance, kwargs), wrapped, args, kwargs, on_result)
+            finally:
+                if token is not None:
+                    _CALL.reset(token)
+
+        return sync_wrapper
+
+    def _stream_wrapper(self, native: bool) -> Callable[..., Any]:
+        """``messages.stream(...)``: the request is only sent when the returned manager is entered."""
+        recorder: Recorder = self.recorder
+        keep_text = recorder.capture.any
+
+        def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            manager = wrapped(*args, **kwargs)  # only builds the request; its errors are the SDK's
+            try:
+                client = instance._client
+
+                def build() -> LLMCall:
+                    return ad.messages_request(ad.client_info(client), kwargs, stream=True)
+
+                proxy_cls = _AsyncStreamManager if hasattr(type(manager), "__aenter__") else _StreamManager
+                return proxy_cls(manager, recorder, build, keep_text, native)
+            except Exception as exc:
+                report_internal_error("anthropic.stream", exc)
+                return manager
+
+        return wrapper
+
+
+# --- messages.stream(): the manager and the MessageStream it yields --------------------------------
+
+
+def _snapshot_reader(stream: Any) -> Callable[[], Any]:
+    def read() -> Any:
+        return stream.current_message_snapshot  # the SDK's accumulated message (asserts before start)
+
+    return read
+
+
+class _ManagerBase(wrapt.ObjectProxy):  # type: ignore[type-arg]
+    def __init__(
+        self, wrapped: Any, recorder: Recorder, build: Callable[[], LLMCall], keep_text: bool, native: bool
+    ) -> None:
+        super().__init__(wrapped)
+        self._self_recorder = recorder
+        self._self_build = build
+        self._self_keep_text = keep_text
+        self._self_native = native
+        self._self_stream: Any = None
+
+    def _self_wrap(self, inv: Invocation, stream: Any, proxy_cls: Any) -> Any:
+        acc = ad.MessageStreamAccumulator(self._self_keep_text)
+        acc.snapshot = _snapshot_reader(stream)
+        proxy = proxy_cls(stream, inv, acc.on_chunk, acc.fill)
+        self._self_stream = proxy
+        return proxy
+
+    def _self_closed(self) -> None:
+        # The SDK's manager closes the MessageStream itself, not through our proxy.
+        stream = self._self_stream
+        if stream is not None:
+            stream._self_end(END_CLOSED)
+
+
+class _StreamManager(_ManagerBase):
+    def __enter__(self) -> Any:
+        enter = self.__wrapped__.__enter__
+        token = _mark() if self._self_native else None
+        try:
+            return run_sync(
+                self._self_recorder,
+                self._self_build,
+                enter,
+                (),
+                {},
+                lambda inv, stream: self._self_wrap(inv, stream, _MessageStream),
+            )
+        finally:
+            if token is not None:
+                _CALL.reset(token)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, tb)
+        finally:
+            self._self_closed()
+
+
+class _AsyncStreamManager(_ManagerBase):
+    async def __aenter__(self) -> Any:
+        enter = self.__wrapped__.__aenter__
+        token = _mark() if self._self_native else None
+        try:
+            return await run_async(
+                self._self_recorder,
+                self._self_build,
+                enter,
+                (),
+                {},
+                lambda inv, stream: self._self_wrap(inv, stream, _AsyncMessageStream),
+            )
+        finally:
+            if token is not None:
+                _CALL.reset(token)
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            self._self_closed()
+
+
+def _texts(events: Iterable[Any]) -> Iterator[str]:
+    for event in events:
+        if getattr(event, "type", None) == "content_block_delta":
+            delta: Any = getattr(event, "delta", None)
+            if getattr(delta, "type", None) == "text_delta":
+                yield delta.text
+
+
+async def _async_texts(events: Any) -> AsyncIterator[str]:
+    async for event in events:
+        if getattr(event, "type", None) == "content_block_delta":
+            delta: Any = getattr(event, "delta", None)
+            if getattr(delta, "type", None) == "text_delta":
+                yield delta.text
+
+
+class _MessageStream(SyncStreamProxy):
+    """The SDK's MessageStream; its helpers read the events through this proxy, so the span sees
+    every event (and ends when the stream does) whichever helper the caller uses."""
+
+    def __init__(self, wrapped: Any, inv: Invocation, on_chunk: Any = None, fill: Any = None) -> None:
+        super().__init__(wrapped, inv, on_chunk, fill)
+        self._self_text_stream: Iterator[str] | None = None
+
+    @property
+    def text_stream(self) -> Iterator[str]:
+        if self._self_text_stream is None:
+            self._self_text_stream = _texts(self)
+        return self._self_text_stream
+
+    def until_done(self) -> None:
+        for _ in self:
+            pass
+
+    def get_final_message(self) -> Any:
+        self.until_done()
+        return self.__wrapped__.get_final_message()
+
+    def get_final_text(self) -> Any:
+        self.until_done()
+        return self.__wrapped__.get_final_text()
+
+
+class _AsyncMessageStream(AsyncStreamProxy):
+    def __init__(self, wrapped: Any, inv: Invocation, on_chunk: Any = None, fill: Any = None) -> None:
+        super().__init__(wrapped, inv, on_chunk, fill)
+        self._self_text_stream: AsyncIterator[str] | None = None
+
+    @property
+    def text_stream(self) -> AsyncIterator[str]:
+        if self._self_text_stream is None:
+            self._self_text_stream = _async_texts(self)
+        return self._self_text_stream
+
+    async def until_done(self) -> None:
+        async for _ in self:
+            pass
+
+    async def get_final_message(self) -> Any:
+        await self.until_done()
+        return await self.__wrapped__.get_final_message()
+
+    async def get_final_text(self) -> Any:
+        await self.until_done()
+        return await self.__wrapped__.get_final_text()
+
+
+# --- with_raw_response / with_streaming_response ----------------------------------------------------
+
+
+def _raw_response(
+    inv: Invocation,
+    raw: Any,
+    read_response: ResponseReader,
+    accumulator: Any,
+    keep_text: bool,
+    proxy_cls: Any,
+) -> Any:
+    """Read the parsed result when the caller parses; the raw response itself is returned as it is."""
+    if type(raw).__name__ == "LegacyAPIResponse" and not inv.call.stream:
+        # The body is already read; parse() caches, so the caller's own parse() gets the same object.
+        parsed = raw.parse()
+        inv.finish(lambda call: read_response(call, parsed))
+        return raw
+    return _RawResponse(raw, inv, read_response, accumulator, keep_text, proxy_cls)
+
+
+class _RawResponse(wrapt.ObjectProxy):  # type: ignore[type-arg]
+    """Ends the operation when the caller parses, closes or drops the raw response."""
+
+    def __init__(
+        self,
+        wrapped: Any,
+        inv: Invocation,
+        read_response: ResponseReader,
+        accumulator: Any,
+        keep_text: bool,
+        proxy_cls: Any,
+    ) -> None:
+        super().__init__(wrapped)
+        self._self_inv = inv
+        self._self_read = read_response
+        self._self_accumulator = accumulator
+        self._self_keep_text = keep_text
+        self._self_proxy_cls = proxy_cls
+        self._self_stream: Any = None
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.__wrapped__.parse(*args, **kwargs)
+        if inspect.isawaitable(result):
+            return self._self_parse_async(result)
+        return self._self_parsed(result)
+
+    async def _self_parse_async(self, awaitable: Any) -> Any:
+        return self._self_parsed(await awaitable)
+
+    def _self_parsed(self, parsed: Any) -> Any:
+        if self._self_stream is not None:
+            return self._self_stream
+        inv = self._self_inv
+        if inv.ended:
+            return parsed
+        if inv.call.stream:
+            acc = self._self_accumulator(self._self_keep_text)
+            self._self_stream = self._self_proxy_cls(parsed, inv, acc.on_chunk, acc.fill)
+            return self._self_stream
+        read = self._self_read
+        inv.finish(lambda call: read(call, parsed))
+        return parsed
+
+    def close(self) -> Any:
+        try:
+            result = self.__wrapped__.close()
+        finally:
+            if not self._self_inv.ended:
+                self._self_inv.finish(end_reason=END_CLOSED)
+        return result  # a coroutine for async responses: the caller awaits it
+
+    def __del__(self) -> None:
+        try:
+            if self._self_stream is None and not self._self_inv.ended:
+                self._self_inv.finish(end_reason=END_ABANDONED)
+        except Exception:
+            pass
