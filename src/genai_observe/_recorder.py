@@ -472,6 +472,17 @@ class Recorder:
                 self._tokens.record(u.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
             if u.output_tokens is not None:
                 self._tokens.record(u.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+            # Only calls that touched the cache get a point, so a point's count is the number of
+            # cache hits (or writes), and calls without caching add no series.
+            if u.cache_read_input_tokens:
+                self._tokens.record(
+                    u.cache_read_input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_CACHE_READ}
+                )
+            if u.cache_creation_input_tokens:
+                self._tokens.record(
+                    u.cache_creation_input_tokens,
+                    {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_CACHE_CREATION},
+                )
         if call.choices:
             self._choices.add(call.choices, attrs)
         if call.embedding_vector_size is not None:

@@ -123,6 +123,11 @@ GEN_AI_SYSTEM_BY_PROVIDER: Final[dict[str, str]] = {
 # --- Token types (gen_ai.token.type) ---------------------------------------------------
 TOKEN_TYPE_INPUT: Final = "input"
 TOKEN_TYPE_OUTPUT: Final = "output"
+# Our extension of the open enum (v1.41.0 defines input and output only): cached input tokens as
+# their own points, named after gen_ai.usage.cache_*.input_tokens. They are a part of "input",
+# never to be added to it; a total is input + output.
+TOKEN_TYPE_CACHE_READ: Final = "cache_read"
+TOKEN_TYPE_CACHE_CREATION: Final = "cache_creation"
 
 # --- Metrics -----------------------------------------------------------------------------
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"

@@ -260,7 +260,10 @@ def test_prompt_caching_usage(
         )
         assert a["llm.usage.total_tokens"] == 4 + 1163 + 7 + 202
     points = telemetry.metrics()[sc.METRIC_TOKEN_USAGE]
+    # Cache points are a part of input, shown on their own (docs/telemetry.md).
     assert sorted((p.attributes["gen_ai.token.type"], p.sum, p.count) for p in points) == [
+        ("cache_creation", 2 * 7, 2),
+        ("cache_read", 2 * 1163, 2),
         ("input", 2 * (4 + 1163 + 7), 2),
         ("output", 2 * 202, 2),
     ]

@@ -997,7 +997,8 @@ def test_prompt_caching_tokens(
     assert a[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_LEGACY] == 20
     assert a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 7
     assert a[sc.LLM_USAGE_TOTAL_TOKENS] == 132
-    assert token_points(telemetry) == {"input": 125, "output": 7}
+    # cache points are a part of input, shown on their own
+    assert token_points(telemetry) == {"input": 125, "output": 7, "cache_read": 100, "cache_creation": 20}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -110,6 +110,7 @@ def test_chat_dynatrace_profile(
     assert {p.attributes["gen_ai.token.type"]: p.sum for p in tokens} == {
         "input": DEFAULT_USAGE["prompt_tokens"],
         "output": DEFAULT_USAGE["completion_tokens"],
+        "cache_read": DEFAULT_USAGE["cached_tokens"],
     }
     assert metrics[sc.METRIC_GENERATION_CHOICES][0].value == 1
 
