@@ -387,3 +387,102 @@ def test_manual_api_usage_counts_merge_and_bad_env_never_raises(
     with genai_observe.llm_call(provider="acme", model="m") as call:
         call.set_response(content="ok")
     assert "GENAI_OBSERVE_CAPTURE_CONTENT" in caplog.text
+
+
+_FORK_SCRIPT = """
+import os, sys, time
+import genai_observe
+
+genai_observe.init(endpoint=sys.argv[1], metric_export_interval_ms=600_000, logs=False)
+with genai_observe.llm_call(provider="openai", model="in-parent") as call:
+    call.set_response(content="x", input_tokens=1, output_tokens=1)
+time.sleep(0.5)  # the metrics worker has handed the point to the SDK: it sits in the aggregation
+children = []
+for n in range(2):
+    pid = os.fork()
+    if pid == 0:
+        with genai_observe.llm_call(provider="openai", model=f"worker-{n}") as call:
+            call.set_response(content="x")
+        genai_observe.shutdown()
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    assert os.waitpid(pid, 0)[1] == 0
+genai_observe.shutdown()
+"""
+
+
+def _run_script(script: str, receiver: OTLPReceiver) -> None:
+    """Runs ``script`` in a fresh interpreter (forking inside pytest's own process is unsafe)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", script, receiver.url],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _durations_by_model(receiver: OTLPReceiver) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for metric in receiver.metrics(sc.METRIC_OPERATION_DURATION):
+        for point in metric.data_points:
+            model = point.attributes["gen_ai.request.model"]
+            counts[model] = counts.get(model, 0) + (point.count or 0)
+    return counts
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_children_do_not_export_the_parents_metrics(otlp_receiver: OTLPReceiver) -> None:
+    """A point the parent recorded before forking is exported once, by the parent, not per child."""
+    _run_script(_FORK_SCRIPT, otlp_receiver)
+    assert _durations_by_model(otlp_receiver) == {"in-parent": 1, "worker-0": 1, "worker-1": 1}
+    names = sorted(s.name for s in otlp_receiver.spans())
+    assert names == ["chat in-parent", "chat worker-0", "chat worker-1"]
+
+
+_MULTIPROCESSING_SCRIPT = """
+import multiprocessing, sys
+import genai_observe
+
+
+def work(n):
+    with genai_observe.llm_call(provider="openai", model=f"process-{n}") as call:
+        call.set_response(content="x")
+
+
+def pool_work(n):
+    work(10 + n)
+    return n
+
+
+if __name__ == "__main__":
+    genai_observe.init(endpoint=sys.argv[1], metric_export_interval_ms=600_000, logs=False)
+    import multiprocessing  # after init(): the flush hook attaches on import as well
+    fork = multiprocessing.get_context("fork")
+    processes = [fork.Process(target=work, args=(n,)) for n in range(2)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join()
+        assert p.exitcode == 0
+    pool = fork.Pool(2)
+    assert pool.map(pool_work, range(3)) == [0, 1, 2]
+    pool.close()
+    pool.join()
+    genai_observe.shutdown()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_started_multiprocessing_children_flush_on_exit(otlp_receiver: OTLPReceiver) -> None:
+    """Process and Pool workers end with os._exit(); their calls still reach the backend, once."""
+    _run_script(_MULTIPROCESSING_SCRIPT, otlp_receiver)
+    expected = ["process-0", "process-1", "process-10", "process-11", "process-12"]
+    assert sorted(s.name.removeprefix("chat ") for s in otlp_receiver.spans()) == expected
+    assert _durations_by_model(otlp_receiver) == dict.fromkeys(expected, 1)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import atexit
+import copy
 import logging
+import os
 import sys
 import threading
 import time
@@ -11,6 +13,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import wrapt
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
@@ -214,6 +217,8 @@ def init(
         _current = handle
         if not _atexit_registered:
             atexit.register(_shutdown_at_exit)
+            # Lazily: an app that never imports multiprocessing does not pay for importing it.
+            wrapt.register_post_import_hook(_flush_multiprocessing_children, "multiprocessing.util")
             _atexit_registered = True
         return handle
 
@@ -231,6 +236,29 @@ def current() -> Handle | None:
     """The live handle; a handle shut down through ``Handle.shutdown()`` no longer counts."""
     handle = _current
     return handle if handle is not None and not handle._closed else None
+
+
+class _ForkedChildren:
+    """Anchor for multiprocessing's after-fork registry (it holds its objects weakly)."""
+
+
+_FORKED_CHILDREN = _ForkedChildren()
+
+
+def _flush_multiprocessing_children(util: Any) -> None:
+    """A fork-started ``multiprocessing`` child flushes its telemetry when it ends.
+
+    Such a child ends with ``os._exit()``, which skips ``atexit``; it does run multiprocessing's
+    own finalizers, but clears those inherited from the parent first. Its after-fork callbacks run
+    after that clearing, so one of them registers ``shutdown`` as a finalizer of the child. A
+    ``Pool`` ended with ``terminate()`` kills its workers, which nothing can flush.
+    """
+    try:
+        util.register_after_fork(
+            _FORKED_CHILDREN, lambda _anchor: util.Finalize(None, _shutdown_at_exit, exitpriority=10)
+        )
+    except Exception as exc:
+        _log.debug("genai_observe: cannot flush multiprocessing children: %r", exc)
 
 
 def _shutdown_at_exit() -> None:
@@ -278,6 +306,7 @@ def _build(settings: Settings) -> Handle:
                 )
             )
         meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        _forget_parent_metrics_after_fork(meter_provider)
         owned.append(meter_provider)
         _set_global(metrics.set_meter_provider, meter_provider, metrics.get_meter_provider)
 
@@ -330,6 +359,39 @@ def _build(settings: Settings) -> Handle:
         stats=stats,
         drop_counter=drop_counter,
     )
+
+
+def _forget_parent_metrics_after_fork(provider: MeterProvider) -> None:
+    """A forked child starts with empty metric storage instead of the parent's unexported totals.
+
+    The SDK re-creates its span and log queues and the metric reader's thread in a child, but not
+    the metric aggregations: with DELTA temporality every gunicorn or multiprocessing worker would
+    export, on its first collection, everything its parent recorded since the parent's last export,
+    which the parent exports as well. The SDK has no public reset, so the child swaps each reader's
+    storage for an empty copy (never touching a lock a parent thread may have held at fork time).
+    Weakly referenced: a provider shut down and collected is left alone.
+    """
+    if not hasattr(os, "register_at_fork"):
+        return
+    ref = weakref.ref(provider)
+
+    def after_in_child() -> None:
+        current = ref()
+        if current is None:
+            return
+        try:
+            consumer: Any = current._measurement_consumer
+            storages: dict[Any, Any] = consumer._reader_storages
+            consumer._lock = threading.Lock()
+            for reader, storage in list(storages.items()):
+                fresh = copy.copy(storage)
+                fresh._lock = threading.RLock()
+                fresh._instrument_view_instrument_matches = {}
+                storages[reader] = fresh
+        except Exception as exc:  # an SDK release with other internals: export as the SDK would
+            _log.debug("genai_observe: could not reset metric state after fork: %r", exc)
+
+    os.register_at_fork(after_in_child=after_in_child)
 
 
 def _sampler_plugin() -> Any:
