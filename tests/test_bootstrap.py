@@ -336,6 +336,23 @@ def test_queue_drops_are_counted_and_summarised(
     assert caplog.text.count("export queue full, dropped") == 1  # ... by one summary
 
 
+def test_metric_points_dropped_on_a_full_queue_are_counted_and_reported(
+    otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from genai_observe._recorder import METRICS
+
+    caplog.set_level(logging.WARNING)
+    handle = start(otlp_receiver, logs=False)
+    monkeypatch.setattr(METRICS, "MAX_PENDING", 0)  # a worker that is hopelessly behind
+    for i in range(5):
+        one_call(f"m{i}")
+    assert handle.stats()["dropped"]["metrics"] == 5
+    genai_observe.shutdown(timeout=3)
+    assert caplog.text.count("metric recording queue full, dropped 1 metrics item(s)") == 1  # rate-limited
+    assert len(otlp_receiver.spans()) == 5  # spans are unaffected
+    assert METRICS.on_drop is None  # a handle shut down is no longer told
+
+
 def test_disabled_sets_nothing_up(otlp_receiver: OTLPReceiver) -> None:
     handle = start(otlp_receiver, disabled=True)
     one_call()

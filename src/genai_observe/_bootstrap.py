@@ -101,6 +101,8 @@ class Handle:
         _shutdown_within(self._owned, millis)
         if self._drop_counter is not None:
             self._drop_counter.remove()
+        if METRICS.on_drop == self._stats.add_dropped:
+            METRICS.on_drop = None
 
     def __repr__(self) -> str:
         return f"<genai_observe.Handle instrumented={list(self.instrumented)} settings={self.settings!r}>"
@@ -326,6 +328,7 @@ def _build(settings: Settings) -> Handle:
 
     drop_counter = _export.DropCounter(stats)
     drop_counter.install()
+    METRICS.on_drop = stats.add_dropped
     if console_output:
         sys.stderr.write(_CONSOLE_NOTICE)
 

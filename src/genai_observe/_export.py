@@ -72,7 +72,7 @@ class ExportStats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.rejected: dict[str, int] = {"traces": 0, "metrics": 0, "logs": 0}
-        self.dropped: dict[str, int] = {"traces": 0, "logs": 0}
+        self.dropped: dict[str, int] = {"traces": 0, "metrics": 0, "logs": 0}
         self._last_report: dict[str, float] = {}
         self._unreported: dict[str, int] = {}
 
@@ -90,12 +90,18 @@ class ExportStats:
     def add_dropped(self, signal: str, count: int = 1) -> None:
         with self._lock:
             self.dropped[signal] = self.dropped.get(signal, 0) + count
+        if signal == "metrics":
+            queue = "metric recording queue"
+            hint = "the process records more points than its metrics thread keeps up with"
+        else:
+            queue = "export queue"
+            hint = "raise OTEL_BSP_MAX_QUEUE_SIZE / OTEL_BLRP_MAX_QUEUE_SIZE or check the endpoint"
         self._report(
             f"dropped:{signal}",
             count,
-            "genai_observe: export queue full, dropped %d %s item(s)%s: %s",
+            f"genai_observe: {queue} full, dropped %d %s item(s)%s: %s",
             signal,
-            "raise OTEL_BSP_MAX_QUEUE_SIZE / OTEL_BLRP_MAX_QUEUE_SIZE or check the endpoint",
+            hint,
         )
 
     def _report(self, key: str, count: int, fmt: str, signal: str, detail: str) -> None:

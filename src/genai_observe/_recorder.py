@@ -100,10 +100,18 @@ class MetricsWorker:
         self._lock = threading.Lock()
         self._pid = 0
         self.dropped = 0
+        # Told of each drop (init() points it at its handle's stats); only called when dropping.
+        self.on_drop: Callable[[str], None] | None = None
 
     def submit(self, fn: Callable[..., None], *args: Any) -> None:
         if len(self._queue) >= self.MAX_PENDING:
             self.dropped += 1
+            on_drop = self.on_drop
+            if on_drop is not None:
+                try:
+                    on_drop("metrics")
+                except Exception:
+                    pass
             return
         self._queue.append((fn, args))
         if sys.is_finalizing():
