@@ -76,6 +76,19 @@ def test_traces_metrics_logs_arrive_with_auth_and_gzip(otlp_receiver: OTLPReceiv
     assert json.loads(log.attributes[sc.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"] == "What is OTLP?"
 
 
+def test_per_signal_compression_reaches_the_wire(
+    otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "deflate")
+    handle = start(otlp_receiver, capture_content="SPAN_AND_EVENT")
+    one_call()
+    handle.shutdown()
+    encodings = {r.signal: r.headers.get("content-encoding") for r in otlp_receiver.requests}
+    assert encodings == {"traces": None, "metrics": "gzip", "logs": "deflate"}
+    assert len(otlp_receiver.spans()) == 1 and len(otlp_receiver.logs()) == 1  # all decoded
+
+
 def test_metrics_are_delta_with_spec_buckets_on_the_wire(otlp_receiver: OTLPReceiver) -> None:
     handle = start(otlp_receiver)
     one_call()

@@ -174,3 +174,20 @@ def test_stock_opentelemetry_instrument_uses_our_entry_points(
     done = _run([WRAPPER, str(BIN / "opentelemetry-instrument"), sys.executable, str(app)], env, app.parent)
     assert done.returncode == 0, done.stderr
     assert [s.name for s in otlp_receiver.spans()] == ["chat zc-model"]
+
+
+def test_every_instrumentor_is_registered_as_an_entry_point() -> None:
+    """The stock opentelemetry-instrument finds each of ours under a name of our own."""
+    from importlib.metadata import entry_points
+
+    from genai_observe._config import KNOWN_INSTRUMENTATIONS
+    from genai_observe._instrumentors import REGISTRY
+
+    assert set(REGISTRY) == set(KNOWN_INSTRUMENTATIONS)
+    group = entry_points(group="opentelemetry_instrumentor")
+    ours = {ep.name: ep for ep in group if ep.name.startswith("genai_observe_")}
+    assert set(ours) == {f"genai_observe_{name}" for name in REGISTRY}
+    for name, (module, cls) in REGISTRY.items():
+        ep = ours[f"genai_observe_{name}"]
+        assert ep.value == f"{module}:{cls}"
+        assert ep.load().__name__ == cls  # importable without the provider SDK being imported

@@ -96,6 +96,26 @@ def test_no_endpoint_means_console() -> None:
     assert load_settings().endpoints is None
 
 
+def test_per_signal_timeout_and_compression(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "4000")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "deflate")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "2500")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none")
+    s = load_settings(endpoint="https://abc12345.live.dynatrace.com")
+    url = "https://abc12345.live.dynatrace.com/api/v2/otlp/v1/traces"
+    # per-signal variables win over the general ones for their signal only
+    assert [s.timeout_for(sig) for sig in ("traces", "metrics", "logs")] == [4.0, 2.5, 4.0]
+    assert [s.compression_for(url, sig) for sig in ("traces", "metrics", "logs")] == [
+        "none",
+        "deflate",
+        "deflate",
+    ]
+    # an argument wins over every variable, per-signal ones included
+    s = load_settings(endpoint="https://abc12345.live.dynatrace.com", export_timeout=7, compression="gzip")
+    assert [s.timeout_for(sig) for sig in ("traces", "metrics", "logs")] == [7.0, 7.0, 7.0]
+    assert {s.compression_for(url, sig) for sig in ("traces", "metrics", "logs")} == {"gzip"}
+
+
 def test_compression_defaults() -> None:
     s = load_settings(endpoint="https://a.live.dynatrace.com")
     assert s.compression_for("https://a.live.dynatrace.com/api/v2/otlp/v1/traces") == "gzip"
@@ -224,6 +244,13 @@ BAD_ARGUMENTS: list[tuple[dict[str, Any], str, str]] = [
     ({"redact": "yes"}, "redact (argument)", "callable"),
     ({"traces": "maybe"}, "traces (argument)", "true/false"),
     ({"disabled": "perhaps"}, "disabled (argument)", "true/false"),
+    ({"metrics": "maybe"}, "metrics (argument)", "true/false"),
+    ({"logs": "x"}, "logs (argument)", "true/false"),
+    ({"reuse_existing_providers": "x"}, "reuse_existing_providers (argument)", "true/false"),
+    ({"metrics_endpoint": "nope"}, "metrics_endpoint (argument)", "http(s) URL"),
+    ({"logs_endpoint": "ftp://x"}, "logs_endpoint (argument)", "http(s) URL"),
+    ({"headers": {"x-team": 1}}, "headers (argument)", "a dict of str to str"),
+    ({"resource_attributes": 5}, "resource_attributes (argument)", "a dict"),
 ]
 
 BAD_ENVIRONMENT: list[tuple[dict[str, str], str, str]] = [
@@ -266,6 +293,27 @@ BAD_ENVIRONMENT: list[tuple[dict[str, str], str, str]] = [
     ({"OTEL_BSP_MAX_QUEUE_SIZE": "-1"}, "OTEL_BSP_MAX_QUEUE_SIZE", "positive whole number"),
     ({"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "many"}, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "positive whole number"),
     ({"GENAI_OBSERVE_OPENAI_STREAM_USAGE": "maybe"}, "GENAI_OBSERVE_OPENAI_STREAM_USAGE", "true/false"),
+    ({"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "zstd"}, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+    ({"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "-1"}, "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "milliseconds"),
+    ({"OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "5s"}, "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "milliseconds"),
+    ({"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "novalue"}, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "key=value"),
+    ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "x"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http(s) URL"),
+    ({"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "grpc://a:1"}, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http(s)"),
+    ({"OTEL_RESOURCE_ATTRIBUTES": "novalue"}, "OTEL_RESOURCE_ATTRIBUTES", "key=value"),
+    ({"GENAI_OBSERVE_DISABLED": "nah"}, "GENAI_OBSERVE_DISABLED (environment)", "true/false"),
+    ({"GENAI_OBSERVE_SHUTDOWN_TIMEOUT": "soon"}, "GENAI_OBSERVE_SHUTDOWN_TIMEOUT", "seconds >= 0"),
+    ({"GENAI_OBSERVE_METRICS": "2"}, "GENAI_OBSERVE_METRICS (environment)", "true/false"),
+    ({"GENAI_OBSERVE_LOGS": "2"}, "GENAI_OBSERVE_LOGS (environment)", "true/false"),
+    ({"GENAI_OBSERVE_ENDPOINT": "x"}, "GENAI_OBSERVE_ENDPOINT (environment)", "http(s) URL"),
+    ({"GENAI_OBSERVE_CAPTURE_CONTENT": "x"}, "GENAI_OBSERVE_CAPTURE_CONTENT", "NO_CONTENT"),
+    ({"TRACELOOP_TRACE_CONTENT": "maybe"}, "TRACELOOP_TRACE_CONTENT", "true/false"),
+    ({"OTEL_BSP_SCHEDULE_DELAY": "x"}, "OTEL_BSP_SCHEDULE_DELAY", "positive whole number"),
+    ({"OTEL_BSP_EXPORT_TIMEOUT": "x"}, "OTEL_BSP_EXPORT_TIMEOUT", "positive whole number"),
+    (
+        {"DT_ENDPOINT": "http://c:4318", "DT_API_TOKEN": "dt0c01.ab cd"},
+        "DT_API_TOKEN (environment)",
+        "without spaces",
+    ),
 ]
 
 

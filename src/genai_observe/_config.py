@@ -163,6 +163,10 @@ class Settings:
     headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
     compression: str | None = None  # None: gzip, except "none" towards a local OneAgent
     export_timeout: float = 10.0
+    # OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_{COMPRESSION,TIMEOUT}: win over the two above for
+    # their signal, unless the argument was given (an argument wins over every variable).
+    signal_compression: Mapping[str, str] = field(default_factory=dict)
+    signal_timeout: Mapping[str, float] = field(default_factory=dict)
     metric_export_interval_ms: int = 60_000
     shutdown_timeout: float = 10.0
     instrumentations: frozenset[str] = frozenset(KNOWN_INSTRUMENTATIONS)
@@ -195,10 +199,14 @@ class Settings:
         queue = queue or 2048
         return queue, min(batch or 512, queue)
 
-    def compression_for(self, url: str) -> str:
-        if self.compression is not None:
-            return self.compression
+    def compression_for(self, url: str, signal: str = "") -> str:
+        chosen = self.signal_compression.get(signal, self.compression)
+        if chosen is not None:
+            return chosen
         return "none" if is_local_oneagent(url) else "gzip"  # the OneAgent refuses gzip
+
+    def timeout_for(self, signal: str) -> float:
+        return self.signal_timeout.get(signal, self.export_timeout)
 
     def __repr__(self) -> str:
         # Header values may carry credentials: show names only.
@@ -388,6 +396,21 @@ def _label(arg_name: str, env_name: str | None) -> str:
     return f"{env_name} (environment)" if env_name else f"{arg_name} (argument)"
 
 
+def _compression(raw: object, setting: str) -> str:
+    value = str(raw).strip().lower()
+    if value not in ("gzip", "none", "deflate"):
+        raise ConfigurationError(setting, raw, "gzip, deflate or none")
+    return value
+
+
+def _timeout_ms(raw: object, setting: str) -> float:
+    """An OTLP timeout variable, in milliseconds as the OTel specification gives it, in seconds."""
+    return (
+        _parse_number(setting, raw, integer=False, minimum=1, accepted="a positive number of milliseconds")
+        / 1000
+    )
+
+
 def _capture_mode(value: object, env_name: str | None) -> CaptureMode:
     setting = _label("capture_content", env_name)
     if isinstance(value, CaptureMode):
@@ -510,27 +533,24 @@ def load_settings(
     raw_compression, comp_env = _pick(compression, ENV_COMPRESSION)
     comp: str | None = None  # decided per signal URL: gzip, except for a local OneAgent
     if raw_compression is not None:
-        comp = str(raw_compression).strip().lower()
-        if comp not in ("gzip", "none", "deflate"):
-            raise ConfigurationError(
-                _label("compression", comp_env), raw_compression, "gzip, deflate or none"
-            )
+        comp = _compression(raw_compression, _label("compression", comp_env))
+    signal_comp: dict[str, str] = {}
+    signal_timeout: dict[str, float] = {}
+    for signal in SIGNALS:
+        comp_name = f"OTEL_EXPORTER_OTLP_{signal.upper()}_COMPRESSION"
+        raw = _env(comp_name)
+        if raw is not None and (compression is _UNSET or compression is None):
+            signal_comp[signal] = _compression(raw, f"{comp_name} (environment)")
+        timeout_name = f"OTEL_EXPORTER_OTLP_{signal.upper()}_TIMEOUT"
+        raw = _env(timeout_name)
+        if raw is not None and (export_timeout is _UNSET or export_timeout is None):
+            signal_timeout[signal] = _timeout_ms(raw, f"{timeout_name} (environment)")
 
     raw_timeout, timeout_env = _pick(export_timeout, ENV_TIMEOUT)
     if raw_timeout is None:
         timeout_s = 10.0
     elif timeout_env:
-        # The OTel specification gives this variable in milliseconds.
-        timeout_s = (
-            _parse_number(
-                _label("export_timeout", timeout_env),
-                raw_timeout,
-                integer=False,
-                minimum=1,
-                accepted="a positive number of milliseconds",
-            )
-            / 1000
-        )
+        timeout_s = _timeout_ms(raw_timeout, _label("export_timeout", timeout_env))
     else:
         timeout_s = _parse_number(
             "export_timeout (argument)",
@@ -646,6 +666,8 @@ def load_settings(
         headers=signal_headers,
         compression=comp,
         export_timeout=timeout_s,
+        signal_compression=signal_comp,
+        signal_timeout=signal_timeout,
         metric_export_interval_ms=interval,
         shutdown_timeout=shutdown_s,
         instrumentations=enabled,

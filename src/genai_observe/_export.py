@@ -169,8 +169,8 @@ def _common(settings: Settings, signal: str, stats: ExportStats) -> dict[str, An
     return {
         "endpoint": url,
         "headers": dict(settings.headers.get(signal, {})),
-        "timeout": settings.export_timeout,
-        "compression": _COMPRESSION[settings.compression_for(url)],
+        "timeout": settings.timeout_for(signal),
+        "compression": _COMPRESSION[settings.compression_for(url, signal)],
         "session": _session(signal, stats),
     }
 

@@ -7,8 +7,8 @@ from typing import Any, Final
 
 from ._config import KNOWN_INSTRUMENTATIONS
 
-# name -> (module path, class name). Every name in KNOWN_INSTRUMENTATIONS has an entry once its
-# provider issue lands; names without one are accepted in configuration and skipped.
+# name -> (module path, class name), one entry per name in KNOWN_INSTRUMENTATIONS (a test checks
+# that, and that pyproject.toml registers each as the entry point genai_observe_<name>).
 REGISTRY: Final[dict[str, tuple[str, str]]] = {
     "openai": ("genai_observe.instrumentation.openai", "OpenAIInstrumentor"),
     "bedrock": ("genai_observe.instrumentation.bedrock", "BedrockInstrumentor"),
@@ -19,7 +19,7 @@ REGISTRY: Final[dict[str, tuple[str, str]]] = {
 
 
 def load(name: str) -> Any | None:
-    """The instrumentor instance for ``name``, or None if this build does not ship it yet."""
+    """A new instrumentor for ``name`` (None only for a name without a registry entry)."""
     if name not in KNOWN_INSTRUMENTATIONS:
         raise KeyError(name)
     entry = REGISTRY.get(name)
