@@ -101,11 +101,16 @@ def test_metrics_are_delta_with_spec_buckets_on_the_wire(otlp_receiver: OTLPRece
         call.set_response(content="abc", finish_reason="stop")
     handle.shutdown()
     by_name = {m.name: m for m in otlp_receiver.metrics()}
+    # Written out as in ../shared/spec/dynatrace-genai-attributes.md (v1.41.0), not taken from
+    # _semconv, so a drift of the constants fails here.
+    seconds = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+    tokens = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ..., 67108864
+    assert tokens[-1] == 67108864
     expected = {
-        sc.METRIC_OPERATION_DURATION: sc.DURATION_BUCKETS,
-        sc.METRIC_TOKEN_USAGE: sc.TOKEN_USAGE_BUCKETS,
-        sc.METRIC_TIME_TO_FIRST_CHUNK: sc.DURATION_BUCKETS,
-        sc.METRIC_TIME_PER_OUTPUT_CHUNK: sc.DURATION_BUCKETS,
+        sc.METRIC_OPERATION_DURATION: seconds,
+        sc.METRIC_TOKEN_USAGE: tokens,
+        sc.METRIC_TIME_TO_FIRST_CHUNK: seconds,
+        sc.METRIC_TIME_PER_OUTPUT_CHUNK: seconds,
     }
     for name, bounds in expected.items():
         metric = by_name[name]

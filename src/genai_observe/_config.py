@@ -505,7 +505,8 @@ def load_settings(
             raise ConfigurationError(
                 _label("api_token", token_env),
                 None,
-                f"an endpoint as well (endpoint argument, {ENV_ENDPOINT} or {ENV_DT_ENDPOINT})",
+                f"an endpoint as well (endpoint argument, {ENV_GENAI_ENDPOINT}, {ENV_ENDPOINT} or "
+                f"{ENV_DT_ENDPOINT})",
                 secret=True,
             )
         token = Secret(text)

@@ -147,3 +147,57 @@ def test_container_app_is_instrumented_from_outside(
     durations = otlp_receiver.metrics(sc.METRIC_OPERATION_DURATION)
     assert sum(p.count or 0 for m in durations for p in m.data_points) == 1, otlp_receiver.summary()
     assert "genai_observe" not in stderr_path.read_text()  # no bootstrap complaint
+
+
+# --- the deployment files: what the docs promise about them --------------------------------------
+
+
+def test_dockerfile_runs_the_app_under_the_wrapper() -> None:
+    text = (APP_DIR / "Dockerfile").read_text().replace("\\\n", " ")  # join continued lines
+    instructions: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            kind, _, rest = line.strip().partition(" ")
+            instructions.setdefault(kind, []).append(rest.strip())
+    assert [json.loads(e) for e in instructions["ENTRYPOINT"]] == [["genai-observe-instrument"]]
+    assert json.loads(instructions["CMD"][-1])[0] == "gunicorn"
+    assert any("genai-observe" in run for run in instructions["RUN"])
+    assert instructions["USER"][-1].isdigit()  # numeric, so Kubernetes can enforce runAsNonRoot
+
+
+def test_kubernetes_manifest_keeps_the_token_in_a_secret() -> None:
+    yaml = pytest.importorskip("yaml")
+    docs = [d for d in yaml.safe_load_all((APP_DIR / "k8s.yaml").read_text()) if d]
+    kinds = {d["kind"]: d for d in docs}
+    assert {"Secret", "Deployment", "Service"} <= set(kinds)
+    (container,) = kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    token = env["DT_API_TOKEN"]
+    assert "value" not in token
+    ref = token["valueFrom"]["secretKeyRef"]
+    assert ref["name"] == kinds["Secret"]["metadata"]["name"]
+    assert ref["key"] in kinds["Secret"].get("stringData", kinds["Secret"].get("data", {}))
+    # everything else is plain configuration in the environment
+    assert {"DT_ENDPOINT", "OTEL_SERVICE_NAME"} <= set(env)
+
+
+def test_collector_gateway_limits_memory_batches_retries_and_exports_otlp_http() -> None:
+    yaml = pytest.importorskip("yaml")
+    config = yaml.safe_load((APP_DIR / "collector.yaml").read_text())
+    exporters = config["exporters"]
+    (name,) = [n for n in exporters if n.split("/")[0] == "otlphttp"]
+    exporter = exporters[name]
+    assert exporter["endpoint"].endswith("/api/v2/otlp")
+    assert exporter["headers"]["Authorization"].startswith("Api-Token ")
+    assert exporter["retry_on_failure"]["enabled"] is True
+    assert exporter["sending_queue"]["enabled"] is True
+    pipelines = config["service"]["pipelines"]
+    assert set(pipelines) == {"traces", "metrics", "logs"}
+    for signal_name, pipeline in pipelines.items():
+        assert pipeline["processors"][0] == "memory_limiter", signal_name  # first, always
+        assert any(p.split("/")[0] == "batch" for p in pipeline["processors"]), signal_name
+        assert pipeline["exporters"] == [name]
+        for processor in pipeline["processors"]:
+            assert processor in config["processors"], processor
+    # Dynatrace takes only DELTA: cumulative sums (e.g. scraped Prometheus metrics) are converted.
+    assert "cumulativetodelta" in pipelines["metrics"]["processors"]
