@@ -118,6 +118,26 @@ def test_wrapper_usage_errors(tmp_path: Path) -> None:
     assert done.returncode == 0 and "genai-observe" in done.stdout
 
 
+def test_every_option_is_documented_in_help_and_sets_its_variable(tmp_path: Path) -> None:
+    from genai_observe._cli import _OPTIONS
+
+    done = _run([WRAPPER, "--help"], dict(os.environ), tmp_path)
+    assert done.returncode == 0
+    help_text = " ".join(done.stdout.split())  # argparse wraps lines
+    args = []
+    for flag, variable, _ in _OPTIONS:
+        assert flag in help_text and f"[{variable}]" in help_text, flag
+        args += [flag, f"value-of-{flag[2:]}"]
+    # --disabled: the child gets the variables but no bootstrap (these values are not valid ones)
+    env = {k: v for k, v in os.environ.items() if k not in {v for _, v, _ in _OPTIONS}}
+    show = "import json, os, sys; json.dump(dict(os.environ), sys.stdout)"
+    done = _run([WRAPPER, *args, "--disabled", sys.executable, "-c", show], env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    for flag, variable, _ in _OPTIONS:
+        assert seen[variable] == f"value-of-{flag[2:]}", flag
+
+
 def test_forking_server_exports_each_worker_once(
     tmp_path: Path, openai_server: OpenAIMockServer, otlp_receiver: OTLPReceiver
 ) -> None:

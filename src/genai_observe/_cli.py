@@ -17,16 +17,23 @@ from collections.abc import Sequence
 from . import _autoinstrument
 from ._config import (
     ENV_CAPTURE,
+    ENV_COMPRESSION,
     ENV_DISABLED,
     ENV_DISABLED_INSTRUMENTATIONS,
     ENV_DT_API_TOKEN,
     ENV_ENVIRONMENT,
     ENV_GENAI_ENDPOINT,
+    ENV_HEADERS,
     ENV_INSTRUMENTATIONS,
+    ENV_MAX_CONTENT_LENGTH,
+    ENV_METRIC_INTERVAL,
     ENV_PROFILE,
     ENV_RESOURCE_ATTRIBUTES,
     ENV_SERVICE_NAME,
     ENV_SERVICE_VERSION,
+    ENV_SHUTDOWN_TIMEOUT,
+    ENV_SIGNAL_ON,
+    ENV_TIMEOUT,
 )
 from ._version import __version__
 
@@ -50,6 +57,19 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
     ),
     ("--disabled-instrumentations", ENV_DISABLED_INSTRUMENTATIONS, "comma-separated names to leave alone"),
     ("--resource-attributes", ENV_RESOURCE_ATTRIBUTES, "extra resource attributes, k1=v1,k2=v2"),
+    (
+        "--headers",
+        ENV_HEADERS,
+        "extra export headers, k1=v1,k2=v2 (prefer the variable for secrets: argv is visible to ps)",
+    ),
+    ("--compression", ENV_COMPRESSION, "gzip, deflate or none"),
+    ("--export-timeout", ENV_TIMEOUT, "time budget of one export, in milliseconds"),
+    ("--metric-export-interval", ENV_METRIC_INTERVAL, "metric export interval, in milliseconds"),
+    ("--shutdown-timeout", ENV_SHUTDOWN_TIMEOUT, "longest wait at exit for the final flush, in seconds"),
+    ("--max-content-length", ENV_MAX_CONTENT_LENGTH, "longest captured text value, in characters"),
+    ("--traces", ENV_SIGNAL_ON["traces"], "export traces: true/false"),
+    ("--metrics", ENV_SIGNAL_ON["metrics"], "export metrics: true/false"),
+    ("--logs", ENV_SIGNAL_ON["logs"], "export log events: true/false"),
 )
 
 
