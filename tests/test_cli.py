@@ -154,6 +154,9 @@ def test_forking_server_exports_each_worker_once(
         for n in range(2):
             pid = os.fork()
             if pid == 0:
+                # Its own client, as a worker must: an inherited keep-alive connection would be
+                # shared by both workers and their answers interleaved on it.
+                client = openai.OpenAI(max_retries=0)
                 client.chat.completions.create(model=f"worker-{n}", messages=messages)
                 sys.exit(0)  # a normal worker exit: atexit flushes
             children.append(pid)
