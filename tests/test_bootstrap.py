@@ -274,6 +274,61 @@ def test_reuses_application_providers_when_set(otlp_receiver: OTLPReceiver) -> N
     assert otlp_receiver.spans() == []  # the app's provider exports; we add no exporter to it
 
 
+_REUSE_SCRIPT = """
+import json, sys
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+spans, reader, logs = InMemorySpanExporter(), InMemoryMetricReader(), InMemoryLogRecordExporter()
+tracer_provider = TracerProvider()
+tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+meter_provider = MeterProvider(metric_readers=[reader])
+logger_provider = LoggerProvider()
+logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+trace.set_tracer_provider(tracer_provider)
+metrics.set_meter_provider(meter_provider)
+_logs.set_logger_provider(logger_provider)
+
+import genai_observe
+
+handle = genai_observe.init(endpoint=sys.argv[1], capture_content="SPAN_AND_EVENT")
+assert handle.tracer_provider is tracer_provider
+assert handle.meter_provider is meter_provider
+assert handle.logger_provider is logger_provider
+with genai_observe.llm_call(provider="openai", model="reused") as call:
+    call.set_response(content="x", input_tokens=1, output_tokens=1)
+handle.force_flush()
+data = reader.get_metrics_data()
+names = sorted(m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics)
+json.dump(
+    {
+        "spans": [s.name for s in spans.get_finished_spans()],
+        "metrics": names,
+        "logs": [r.log_record.event_name for r in logs.get_finished_logs()],
+    },
+    sys.stdout,
+)
+genai_observe.shutdown()
+"""
+
+
+def test_reuses_all_three_global_providers_the_app_set(otlp_receiver: OTLPReceiver) -> None:
+    """Really set as globals (not faked): our telemetry flows through the app's own pipelines."""
+    out = _run_script(_REUSE_SCRIPT, otlp_receiver)
+    seen = json.loads(out)
+    assert seen["spans"] == ["chat reused"]
+    assert sc.METRIC_OPERATION_DURATION in seen["metrics"] and sc.METRIC_TOKEN_USAGE in seen["metrics"]
+    assert seen["logs"] == [sc.EVENT_INFERENCE_DETAILS]
+    assert otlp_receiver.requests == []  # we added no exporter to providers we did not build
+
+
 def test_console_default_prints_one_line_per_operation(capfd: pytest.CaptureFixture[str]) -> None:
     handle = genai_observe.init()
     one_call()
@@ -447,8 +502,9 @@ genai_observe.shutdown()
 """
 
 
-def _run_script(script: str, receiver: OTLPReceiver) -> None:
-    """Runs ``script`` in a fresh interpreter (forking inside pytest's own process is unsafe)."""
+def _run_script(script: str, receiver: OTLPReceiver) -> str:
+    """Runs ``script`` in a fresh interpreter (forking, or setting the global providers, inside
+    pytest's own process would leak into other tests); returns its stdout."""
     import subprocess
     import sys
 
@@ -461,6 +517,7 @@ def _run_script(script: str, receiver: OTLPReceiver) -> None:
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
     )
     assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def _durations_by_model(receiver: OTLPReceiver) -> dict[str, int]:
