@@ -1284,6 +1284,31 @@ def test_init_end_to_end_through_otlp(bedrock_server: BedrockMockServer, otlp_re
     assert all(m.temporality == 1 for m in otlp_receiver.metrics(sc.METRIC_TOKEN_USAGE))
 
 
+def test_latest_profile_end_to_end_through_otlp(
+    bedrock_server: BedrockMockServer, otlp_receiver: OTLPReceiver
+) -> None:
+    handle = genai_observe.init(endpoint=otlp_receiver.url, profile="latest", capture_content=True)
+    client = bedrock_server.client()
+    client.converse(modelId=NOVA, messages=USER, system=[{"text": "Be brief."}])
+    list(client.converse_stream(modelId=NOVA, messages=USER)["stream"])
+    handle.shutdown()
+    spans = otlp_receiver.spans()
+    assert [s.name for s in spans] == ["chat amazon.nova-lite-v1:0"] * 2
+    for span in spans:
+        a = span.attributes
+        assert a[sc.GEN_AI_PROVIDER_NAME] == "aws.bedrock" and a[sc.GEN_AI_OPERATION_NAME] == "chat"
+        assert a[sc.GEN_AI_USAGE_INPUT_TOKENS] == DEFAULT_USAGE.input
+        # v1.41.0 only: content as JSON, none of the flat Dynatrace names
+        assert json.loads(a[sc.GEN_AI_INPUT_MESSAGES])[0]["role"] == "user"
+        assert json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES])[0]["role"] == "assistant"
+        assert not any(k.startswith(("gen_ai.prompt.", "gen_ai.completion.", "llm.")) for k in a)
+        assert sc.GEN_AI_SYSTEM not in a
+    assert json.loads(spans[0].attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS])[0]["content"] == "Be brief."
+    points = [p for m in otlp_receiver.metrics(sc.METRIC_TOKEN_USAGE) for p in m.data_points]
+    assert {p.attributes["gen_ai.token.type"] for p in points} >= {"input", "output"}
+    assert all(sc.GEN_AI_SYSTEM not in p.attributes for p in points)
+
+
 def _clean_env(**extra: str) -> dict[str, str]:
     foreign = ("OTEL_", "DT_", "GENAI_OBSERVE_", "TRACELOOP_", "AWS_", "BEDROCK_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(foreign)}
