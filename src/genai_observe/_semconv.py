@@ -196,6 +196,8 @@ EVENT_INFERENCE_DETAILS: Final = "gen_ai.client.inference.operation.details"
 
 # --- Span status for abandoned streams --------------------------------------------------
 STREAM_END_REASON: Final = "genai_observe.stream.end"  # exhausted|closed|abandoned|cancelled|error
+# The Azure deployment a request was routed to (no convention names it); docs/openai.md.
+AZURE_DEPLOYMENT: Final = "genai_observe.azure.deployment"
 
 # --- Non-LLM steps (workflow/task/agent/tool/retriever spans; _steps.py) ----------------
 TRACELOOP_ENTITY_INPUT: Final = "traceloop.entity.input"  # JSON, content capture only

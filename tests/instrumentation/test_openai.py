@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -26,12 +27,23 @@ from tests.rig.openai_server import DEFAULT_USAGE, OpenAIMockServer, ToolCall
 from tests.rig.otlp_receiver import OTLPReceiver
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi"}]
+SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "dynatrace-genai-attributes.md"
 
 # Features the oldest supported SDK (1.40) does not have; their tests skip there.
 HAS_RESPONSES = hasattr(openai.OpenAI, "responses")
 HAS_PARSE = hasattr(openai.resources.chat.completions.Completions, "parse")
+HAS_RESPONSES_PARSE = HAS_RESPONSES and hasattr(openai.OpenAI(api_key="k").responses, "parse")
 needs_responses = pytest.mark.skipif(not HAS_RESPONSES, reason="this openai has no Responses API")
 needs_parse = pytest.mark.skipif(not HAS_PARSE, reason="this openai has no chat.completions.parse")
+needs_responses_parse = pytest.mark.skipif(
+    not HAS_RESPONSES_PARSE, reason="this openai has no responses.parse"
+)
+
+
+def chat_stream_helper(client: Any) -> Any:
+    """``chat.completions.stream``; openai < 1.92 has it under ``beta`` only."""
+    chat = client.chat.completions
+    return chat.stream if hasattr(chat, "stream") else client.beta.chat.completions.stream
 
 
 @pytest.fixture
@@ -103,8 +115,11 @@ def test_chat_dynatrace_profile(
     for key, value in expected.items():
         assert a.get(key) == value, key
     assert tuple(a["gen_ai.request.stop_sequences"]) == ("END",)
-    if result.system_fingerprint:
-        assert a["gen_ai.openai.system_fingerprint"] == result.system_fingerprint
+    assert result.system_fingerprint == "fp_mock"  # the rig always sends one
+    assert a["gen_ai.openai.system_fingerprint"] == result.system_fingerprint
+    assert a["openai.response.system_fingerprint"] == result.system_fingerprint
+    assert a["openai.response.service_tier"] == result.service_tier == "default"
+    assert "openai.request.service_tier" not in a  # not asked for
     metrics = telemetry.metrics()  # DELTA: one collection holds this call's points
     tokens = metrics[sc.METRIC_TOKEN_USAGE]
     assert {p.attributes["gen_ai.token.type"]: p.sum for p in tokens} == {
@@ -311,6 +326,8 @@ def test_azure(openai_server: OpenAIMockServer, telemetry: Telemetry, instrument
     assert "api-version" not in a["gen_ai.openai.api_base"]
     assert json.loads(a["gen_ai.prompt.prompt_filter_results"])[0]["prompt_index"] == 0
     assert json.loads(a["gen_ai.completion.0.content_filter_results"])["hate"]["filtered"] is False
+    assert sc.AZURE_DEPLOYMENT not in a  # model= named the deployment; nothing else to record
+    assert openai_server.last_request.deployment == "my-deployment"
     telemetry.span_exporter.clear()
     for _ in client.chat.completions.create(model="my-deployment", messages=MESSAGES, stream=True):
         pass
@@ -550,3 +567,438 @@ def test_audio_and_image_bytes_never_exported(
     blob = json.dumps({k: str(v) for k, v in attrs(telemetry).items()})
     assert "AAAAAAAAAAAA" not in blob and "BBBBBBBBBBBB" not in blob
     assert "Transcribe" in blob
+
+
+# --- the .stream() helpers end where the caller leaves them ----------------------------------------
+
+HELPERS = ["chat", pytest.param("responses", marks=needs_responses)]
+
+
+def _open_helper(client: Any, kind: str) -> Any:
+    """The SDK's stream manager (``with``/``async with`` sends the request)."""
+    if kind == "chat":
+        return chat_stream_helper(client)(model="m", messages=MESSAGES)
+    return client.responses.stream(model="m", input="hello")
+
+
+def _ended(telemetry: Telemetry) -> str:
+    span = telemetry.span()
+    telemetry.span_exporter.clear()
+    return str((span.attributes or {})[sc.STREAM_END_REASON])
+
+
+@pytest.mark.parametrize("kind", HELPERS)
+def test_stream_helper_ends_when_its_block_is_left(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any, kind: str
+) -> None:
+    client = openai_server.client()
+    with _open_helper(client, kind) as stream:
+        next(iter(stream))  # one event, then leave the block
+        assert telemetry.spans() == []  # open while the caller may still read
+    # Ended at exit, not when garbage-collected: `stream` is still referenced here.
+    span = telemetry.span()
+    assert stream is not None and (span.attributes or {})["gen_ai.response.model"] == "m"
+    assert _ended(telemetry) == "closed"
+    with _open_helper(client, kind):
+        pass  # never read
+    assert _ended(telemetry) == "closed"
+    with _open_helper(client, kind) as stream:
+        stream.close()
+        assert _ended(telemetry) == "closed"  # at close(), before the block ends
+    assert telemetry.spans() == []  # and only once
+    with pytest.raises(KeyError), _open_helper(client, kind) as stream:
+        next(iter(stream))
+        raise KeyError("the caller's own error")
+    assert _ended(telemetry) == "closed"
+    with _open_helper(client, kind) as stream:
+        for _ in stream:
+            pass
+    assert _ended(telemetry) == "exhausted"  # a stream read to the end stays exhausted
+
+
+@pytest.mark.parametrize("kind", HELPERS)
+def test_async_stream_helper_ends_when_its_block_is_left(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any, kind: str
+) -> None:
+    async def main() -> None:
+        client = openai_server.async_client()
+        async with _open_helper(client, kind) as stream:
+            async for _ in stream:
+                break
+            assert telemetry.spans() == []
+        assert stream is not None and _ended(telemetry) == "closed"
+        async with _open_helper(client, kind):
+            pass
+        assert _ended(telemetry) == "closed"
+        async with _open_helper(client, kind) as stream:
+            await stream.close()
+            assert _ended(telemetry) == "closed"
+        assert telemetry.spans() == []
+        async with _open_helper(client, kind) as stream:
+            async for _ in stream:
+                pass
+        assert _ended(telemetry) == "exhausted"
+
+    asyncio.run(main())
+
+
+def test_stream_helper_patches_are_removed_on_uninstrument(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    from openai.lib.streaming.chat import _completions as helpers
+
+    assert hasattr(helpers.ChatCompletionStream.close, "__wrapped__")
+    instrument().uninstrument()
+    assert not hasattr(helpers.ChatCompletionStream.close, "__wrapped__")
+    assert not hasattr(helpers.ChatCompletionStreamManager.__exit__, "__wrapped__")
+    with chat_stream_helper(openai_server.client())(model="m", messages=MESSAGES) as stream:
+        next(iter(stream))
+    assert telemetry.spans() == []
+
+
+# --- Azure: a deployment set on the client --------------------------------------------------------
+
+
+def test_azure_client_level_deployment(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    client = openai_server.azure_client(azure_deployment="dep1")
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert openai_server.last_request.deployment == "dep1"  # the URL picks the deployment, not model=
+    span = telemetry.span()
+    a = dict(span.attributes or {})
+    assert span.name == "chat gpt-4o" and a["gen_ai.request.model"] == "gpt-4o"
+    assert a[sc.AZURE_DEPLOYMENT] == "dep1"
+    assert a["gen_ai.openai.api_base"] == f"{openai_server.azure_endpoint}/openai/deployments/dep1"
+    duration = telemetry.metrics()[sc.METRIC_OPERATION_DURATION][0]
+    assert duration.attributes["gen_ai.request.model"] == "gpt-4o"
+    telemetry.span_exporter.clear()
+    client.chat.completions.create(model="", messages=MESSAGES)  # no model: the deployment stands in
+    span = telemetry.span()
+    assert span.name == "chat dep1" and (span.attributes or {})["gen_ai.request.model"] == "dep1"
+    telemetry.span_exporter.clear()
+    client.embeddings.create(model="text-embedding-3-small", input="x")
+    a = attrs(telemetry)
+    assert a["gen_ai.request.model"] == "text-embedding-3-small" and a[sc.AZURE_DEPLOYMENT] == "dep1"
+    telemetry.span_exporter.clear()
+    instrument(profile=Profile.LATEST)
+
+    async def main() -> None:
+        aclient = openai_server.async_azure_client(azure_deployment="dep2")
+        stream = await aclient.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+        async for _ in stream:
+            pass
+
+    asyncio.run(main())
+    assert openai_server.last_request.deployment == "dep2"
+    a = attrs(telemetry)
+    assert a[sc.AZURE_DEPLOYMENT] == "dep2" and a["gen_ai.request.model"] == "gpt-4o"  # both profiles
+
+
+@pytest.mark.parametrize(
+    ("base_url", "deployment"),
+    [
+        ("https://res.openai.azure.com/openai/deployments/dep1/", "dep1"),
+        ("https://gw.example/azure/openai/deployments/my%20dep", "my dep"),
+        ("https://res.openai.azure.com/openai/", None),
+        ("https://res.openai.azure.com/openai/v1/", None),
+        ("https://api.openai.com/v1/", None),
+    ],
+)
+def test_deployment_read_from_base_url(base_url: str, deployment: str | None) -> None:
+    client = type("AzureOpenAI", (), {"base_url": base_url})()
+    info = ad.client_info(client, ad.nim_hosts())
+    assert info.deployment == deployment
+    chat = ad.chat_request(info, {"model": "gpt-4o", "messages": []})
+    assert chat.request_attributes.get(sc.AZURE_DEPLOYMENT) == deployment
+    # The SDK sends Responses API calls to /openai/responses, without the deployment.
+    responses = ad.responses_request(info, {"model": "gpt-4o", "input": "x"})
+    assert sc.AZURE_DEPLOYMENT not in responses.request_attributes
+
+
+# --- calls and variants not covered above ---------------------------------------------------------
+
+
+class Answer(pydantic.BaseModel):
+    text: str
+
+
+@needs_responses_parse
+def test_responses_parse_sync_and_async(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    client = openai_server.client()
+    parsed = client.responses.parse(model="gpt-4.1", input="Answer in JSON", text_format=Answer)
+    assert isinstance(parsed.output_parsed, Answer)
+    a = attrs(telemetry)
+    assert telemetry.span().name == "chat gpt-4.1"
+    assert a["openai.api.type"] == "responses" and a["gen_ai.output.type"] == "json"
+    assert a["gen_ai.response.id"] == parsed.id
+    assert a["gen_ai.completion.0.content"] == parsed.output_text
+    assert a["gen_ai.usage.output_tokens"] == parsed.usage.output_tokens
+    telemetry.span_exporter.clear()
+
+    async def main() -> Any:
+        return await openai_server.async_client().responses.parse(
+            model="gpt-4.1", input="Answer in JSON", text_format=Answer
+        )
+
+    parsed = asyncio.run(main())
+    assert isinstance(parsed.output_parsed, Answer)
+    a = attrs(telemetry)
+    assert a["gen_ai.output.type"] == "json" and a["gen_ai.response.id"] == parsed.id
+    assert a["gen_ai.completion.0.content"] == parsed.output_text
+
+
+def test_async_chat_parse(openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any) -> None:
+    async def main() -> Any:
+        client = openai_server.async_client()
+        chat = client.chat.completions if HAS_PARSE else client.beta.chat.completions
+        return await chat.parse(model="m", messages=MESSAGES, response_format=Answer)
+
+    parsed = asyncio.run(main())
+    assert isinstance(parsed.choices[0].message.parsed, Answer)
+    a = attrs(telemetry)  # one span, also where parse() calls create() (openai 1.x beta)
+    assert a["gen_ai.output.type"] == "json" and a["gen_ai.response.id"] == parsed.id
+    assert a["gen_ai.completion.0.content"] == parsed.choices[0].message.content
+    tokens = telemetry.metrics()[sc.METRIC_TOKEN_USAGE]
+    assert {p.attributes["gen_ai.token.type"]: p.sum for p in tokens}["input"] == DEFAULT_USAGE[
+        "prompt_tokens"
+    ]
+
+
+def test_async_legacy_completions(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    async def main() -> tuple[Any, str]:
+        client = openai_server.async_client()
+        result = await client.completions.create(
+            model="gpt-3.5-turbo-instruct", prompt="Once upon", max_tokens=5
+        )
+        stream = await client.completions.create(
+            model="x", prompt="p", stream=True, stream_options={"include_usage": True}
+        )
+        assert isinstance(stream, openai.AsyncStream)
+        text = "".join([c.choices[0].text async for c in stream if c.choices])
+        return result, text
+
+    result, text = asyncio.run(main())
+    plain, streamed = telemetry.spans()
+    assert plain.name == "text_completion gpt-3.5-turbo-instruct"
+    a = dict(plain.attributes or {})
+    assert a["gen_ai.operation.name"] == "text_completion" and a["llm.request.type"] == "completion"
+    assert a["gen_ai.prompt.0.content"] == "Once upon" and a["gen_ai.request.max_tokens"] == 5
+    assert a["gen_ai.completion.0.content"] == result.choices[0].text
+    assert a["gen_ai.response.id"] == result.id
+    assert a["openai.response.system_fingerprint"] == result.system_fingerprint
+    a = dict(streamed.attributes or {})
+    assert a["gen_ai.completion.0.content"] == text and a[sc.STREAM_END_REASON] == "exhausted"
+    assert a["gen_ai.usage.output_tokens"] == DEFAULT_USAGE["completion_tokens"]
+    assert a["gen_ai.completion.0.finish_reason"] == "stop"
+
+
+def test_async_raw_response_variants(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    async def main() -> None:
+        client = openai_server.async_client()
+        raw = await client.chat.completions.with_raw_response.create(model="m", messages=MESSAGES)
+        assert raw.headers.get("x-request-id")
+        completion = raw.parse()
+        assert attrs(telemetry)["gen_ai.completion.0.content"] == completion.choices[0].message.content
+        telemetry.span_exporter.clear()
+        raw = await client.chat.completions.with_raw_response.create(
+            model="m", messages=MESSAGES, stream=True
+        )
+        stream = raw.parse()
+        assert isinstance(stream, openai.AsyncStream)
+        assert telemetry.spans() == []  # open until the stream ends
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        a = attrs(telemetry)
+        assert a["gen_ai.completion.0.content"] == text and a[sc.STREAM_END_REASON] == "exhausted"
+        telemetry.span_exporter.clear()
+        async with client.chat.completions.with_streaming_response.create(
+            model="m", messages=MESSAGES, stream=True
+        ) as response:
+            stream = await response.parse()
+            text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        assert attrs(telemetry)["gen_ai.completion.0.content"] == text
+        telemetry.span_exporter.clear()
+        async with client.chat.completions.with_streaming_response.create(model="m", messages=MESSAGES):
+            pass  # never parsed
+        assert len(telemetry.spans()) == 1
+
+    asyncio.run(main())
+
+
+@needs_responses
+def test_responses_raw_response_variants(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    client = openai_server.client()
+    raw = client.responses.with_raw_response.create(model="gpt-4.1", input="hi")
+    response = raw.parse()
+    a = attrs(telemetry)
+    assert a["openai.api.type"] == "responses" and a["gen_ai.response.id"] == response.id
+    assert a["gen_ai.completion.0.content"] == response.output_text
+    telemetry.span_exporter.clear()
+    raw = client.responses.with_raw_response.create(model="gpt-4.1", input="hi", stream=True)
+    events = list(raw.parse())
+    a = attrs(telemetry)
+    assert a["gen_ai.completion.0.content"] == events[-1].response.output_text
+    assert a[sc.STREAM_END_REASON] == "exhausted"
+    telemetry.span_exporter.clear()
+    with client.responses.with_streaming_response.create(model="gpt-4.1", input="hi") as streaming:
+        body = streaming.parse()
+    assert attrs(telemetry)["gen_ai.response.id"] == body.id
+
+    async def main() -> Any:
+        raw = await openai_server.async_client().responses.with_raw_response.create(
+            model="gpt-4.1", input="hi"
+        )
+        return raw.parse()
+
+    telemetry.span_exporter.clear()
+    response = asyncio.run(main())
+    assert attrs(telemetry)["gen_ai.response.id"] == response.id
+
+
+def test_openai_attributes_in_latest_profile(
+    openai_server: OpenAIMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    instrument(profile=Profile.LATEST)
+    client = openai_server.client()
+    openai_server.script(endpoint="chat.completions", system_fingerprint="fp_test", times=2)
+    result = client.chat.completions.create(model="m", messages=MESSAGES, service_tier="flex")
+    assert (result.service_tier, result.system_fingerprint) == ("flex", "fp_test")
+    a = attrs(telemetry)
+    assert a["openai.request.service_tier"] == "flex"
+    assert a["openai.response.service_tier"] == "flex"
+    assert a["openai.response.system_fingerprint"] == "fp_test"
+    assert "gen_ai.openai.system_fingerprint" not in a  # the dynatrace name only in that profile
+    telemetry.span_exporter.clear()
+    chunks = list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
+    a = attrs(telemetry)
+    assert a["openai.response.service_tier"] == chunks[0].service_tier == "default"
+    assert a["openai.response.system_fingerprint"] == "fp_test"
+    assert "openai.request.service_tier" not in a
+    if HAS_RESPONSES:
+        telemetry.span_exporter.clear()
+        response = client.responses.create(model="r", input="x", service_tier="priority")
+        a = attrs(telemetry)
+        assert a["openai.request.service_tier"] == "priority"
+        assert a["openai.response.service_tier"] == response.service_tier == "priority"
+
+
+# --- every attribute the Dynatrace tables list for OpenAI / Azure and NIM --------------------------
+
+
+def _spec_attributes(column: int) -> list[str]:
+    names = []
+    for line in SPEC.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 8 and cells[0].startswith("`") and cells[column] == "x":
+            names.append(cells[0].strip("`"))
+    return names
+
+
+# What the spec lists (the test below checks these lists against the spec file itself).
+OPENAI_SPEC_ATTRIBUTES = [
+    "gen_ai.system",
+    "llm.request.type",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "gen_ai.request.max_tokens",
+    "gen_ai.request.temperature",
+    "gen_ai.request.top_p",
+    "gen_ai.usage.prompt_tokens",
+    "gen_ai.usage.completion_tokens",
+    "gen_ai.prompt.N.role",
+    "gen_ai.prompt.N.content",
+    "gen_ai.prompt.prompt_filter_results",
+    "gen_ai.completion.N.role",
+    "gen_ai.completion.N.content",
+    "gen_ai.completion.N.finish_reason",
+    "gen_ai.completion.N.content_filter_results",
+    "gen_ai.openai.api_base",
+    "gen_ai.openai.api_version",
+    "gen_ai.openai.system_fingerprint",
+]
+NIM_SPEC_ATTRIBUTES = list(OPENAI_SPEC_ATTRIBUTES)  # the NIM page lists the same attributes
+# Written only when the service sends them (Azure does; OpenAI never does).
+AZURE_ONLY = {
+    "gen_ai.prompt.prompt_filter_results",
+    "gen_ai.completion.N.content_filter_results",
+    "gen_ai.openai.api_version",
+}
+SPEC_METRICS = [sc.METRIC_OPERATION_DURATION, sc.METRIC_TOKEN_USAGE, sc.METRIC_GENERATION_CHOICES]
+
+
+@pytest.mark.parametrize("operation", ["chat", "chat-stream", "completion", "completion-stream"])
+@pytest.mark.parametrize("service", ["openai", "azure", "nim"])
+def test_every_spec_attribute_for_openai_and_nim(
+    openai_server: OpenAIMockServer,
+    telemetry: Telemetry,
+    instrument: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    service: str,
+    operation: str,
+) -> None:
+    if SPEC.is_file():
+        assert _spec_attributes(3) == OPENAI_SPEC_ATTRIBUTES
+        assert _spec_attributes(4) == NIM_SPEC_ATTRIBUTES
+    if service == "azure":
+        client: Any = openai_server.azure_client()
+    elif service == "nim":
+        monkeypatch.setenv(ad.ENV_NIM_HOSTS, f"127.0.0.1:{openai_server.port}")
+        instrument()  # the NIM host list is read when instrumenting
+        # NIM sends no filter verdicts and takes no api-version; a gateway in front of it may.
+        openai_server.script(filters=True)
+        client = openai_server.client(default_query={"api-version": "2024-06-01"})
+    else:
+        client = openai_server.client()
+    stream = operation.endswith("-stream")
+    kwargs: dict[str, Any] = {"model": "gpt-4o-mini", "max_tokens": 50, "temperature": 0.2, "top_p": 0.9}
+    if stream:
+        kwargs.update(stream=True, stream_options={"include_usage": True})
+    if operation.startswith("chat"):
+        result = client.chat.completions.create(messages=MESSAGES, **kwargs)
+    else:
+        result = client.completions.create(prompt="Say hi", **kwargs)
+    if stream:
+        for _ in result:
+            pass
+    a = attrs(telemetry)
+    expected = NIM_SPEC_ATTRIBUTES if service == "nim" else OPENAI_SPEC_ATTRIBUTES
+    for name in expected:
+        key = name.replace(".N.", ".0.")
+        if service == "openai" and name in AZURE_ONLY:
+            assert key not in a, name  # never made up
+        else:
+            assert key in a, name
+    assert a["gen_ai.system"] == ("nvidia_nim" if service == "nim" else "openai")
+    assert a["llm.request.type"] == ("chat" if operation.startswith("chat") else "completion")
+    metrics = telemetry.metrics()
+    for metric in SPEC_METRICS:
+        assert metrics.get(metric), metric
+
+
+def test_completion_stream_reads_azure_filters_from_their_own_chunk() -> None:
+    """Azure may open a stream with a chunk that carries only prompt_filter_results."""
+    from types import SimpleNamespace as NS
+
+    from genai_observe._record import LLMCall
+
+    prompt_filters = [{"prompt_index": 0, "content_filter_results": {"hate": {"filtered": False}}}]
+    verdict = {"hate": {"filtered": False, "severity": "safe"}}
+    acc = ad.CompletionStream(True)
+    acc.on_chunk(NS(id="", model="", usage=None, choices=[], prompt_filter_results=prompt_filters))
+    for text, filters, finish in (("Hi", verdict, None), ("", {}, "stop")):
+        choice = NS(index=0, text=text, finish_reason=finish, content_filter_results=filters)
+        acc.on_chunk(NS(id="cmpl-1", model="gpt-35-turbo-instruct", usage=None, choices=[choice]))
+    call = LLMCall()
+    acc.fill(call)
+    assert (call.response_id, call.response_model) == ("cmpl-1", "gpt-35-turbo-instruct")
+    assert call.prompt_filter_results == prompt_filters
+    assert call.choices[0].content_filter_results == verdict  # the last non-empty verdict
+    assert (call.choices[0].content, call.choices[0].finish_reason) == ("Hi", "stop")

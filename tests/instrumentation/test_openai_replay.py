@@ -2,13 +2,15 @@
 
 For each recorded request to a supported endpoint, the recorded request is sent again through the
 instrumented SDK method against a server answering with the recorded response; the span must carry
-what the recorded response says (id, model, tokens, finish reasons, text). Skipped without
-``../shared``.
+what the recorded response says (id, model, tokens, finish reasons, text, and where the recording
+has them: system fingerprint, service tier, Azure's API version and filter verdicts). Skipped
+without ``../shared``.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +23,8 @@ from tests.rig.replay import Interaction, ReplayServer, interactions
 
 ENDPOINTS = ("/chat/completions", "/completions", "/embeddings", "/responses")
 CASES = interactions("openai", ENDPOINTS)
+# Attributes holding JSON: compared as decoded values.
+JSON_SUFFIX = "filter_results"
 
 
 def _ids(case: Interaction) -> str:
@@ -64,9 +68,20 @@ def _kwargs(method: Any, body: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+def _fingerprint_and_tier(exp: dict[str, Any], body: dict[str, Any]) -> None:
+    fingerprint = body.get("system_fingerprint")
+    if fingerprint:
+        exp["openai.response.system_fingerprint"] = fingerprint
+        exp["gen_ai.openai.system_fingerprint"] = fingerprint  # the dynatrace profile's name
+    if body.get("service_tier"):
+        exp["openai.response.service_tier"] = body["service_tier"]
+
+
 def _expected(case: Interaction) -> dict[str, Any]:
-    """What the recorded response says, in our attribute names."""
+    """What the recorded response says, in our attribute names (dynatrace profile)."""
     exp: dict[str, Any] = {}
+    if "/openai/deployments/" in case.path and case.query.get("api-version"):
+        exp["gen_ai.openai.api_version"] = case.query["api-version"]
     if case.path.endswith("/responses"):
         final = None
         if case.is_sse:
@@ -80,6 +95,8 @@ def _expected(case: Interaction) -> dict[str, Any]:
             final = case.response_json()
         if isinstance(final, dict):
             exp["gen_ai.response.id"] = final.get("id")
+            if final.get("service_tier"):
+                exp["openai.response.service_tier"] = final["service_tier"]
             usage = final.get("usage") or {}
             exp["gen_ai.usage.input_tokens"] = usage.get("input_tokens")
             exp["gen_ai.usage.output_tokens"] = usage.get("output_tokens")
@@ -87,6 +104,7 @@ def _expected(case: Interaction) -> dict[str, Any]:
     if case.is_sse:
         content: dict[int, str] = {}
         finish: dict[int, str] = {}
+        filters: dict[int, Any] = {}
         for _, chunk in case.sse_events():
             if not isinstance(chunk, dict):
                 continue
@@ -94,20 +112,27 @@ def _expected(case: Interaction) -> dict[str, Any]:
                 exp["gen_ai.response.id"] = chunk["id"]
             if chunk.get("model") and "gen_ai.response.model" not in exp:
                 exp["gen_ai.response.model"] = chunk["model"]
+                _fingerprint_and_tier(exp, chunk)  # read from the first chunk that names the model
             if chunk.get("usage"):
                 exp["gen_ai.usage.input_tokens"] = chunk["usage"].get("prompt_tokens")
                 exp["gen_ai.usage.output_tokens"] = chunk["usage"].get("completion_tokens")
+            if chunk.get("prompt_filter_results") is not None:  # Azure: a chunk of its own, first
+                exp["gen_ai.prompt.prompt_filter_results"] = chunk["prompt_filter_results"]
             for c in chunk.get("choices") or []:
-                i = c.get("index", 0)
+                i = c.get("index") or 0
                 text = (c.get("delta") or {}).get("content") if "delta" in c else c.get("text")
                 if text:
                     content[i] = content.get(i, "") + text
                 if c.get("finish_reason"):
                     finish[i] = c["finish_reason"]
+                if c.get("content_filter_results"):  # Azure: the latest verdict ({} carries none)
+                    filters[i] = c["content_filter_results"]
         for i, text in content.items():
             exp[f"gen_ai.completion.{i}.content"] = text
         for i, reason in finish.items():
             exp[f"gen_ai.completion.{i}.finish_reason"] = reason
+        for i, verdict in filters.items():
+            exp[f"gen_ai.completion.{i}.content_filter_results"] = verdict
         return exp
     body = case.response_json()
     if not isinstance(body, dict):
@@ -118,6 +143,9 @@ def _expected(case: Interaction) -> dict[str, Any]:
     if not case.path.endswith("/embeddings"):
         exp["gen_ai.response.id"] = body.get("id")
         exp["gen_ai.usage.output_tokens"] = usage.get("completion_tokens")
+        _fingerprint_and_tier(exp, body)
+        if body.get("prompt_filter_results") is not None:
+            exp["gen_ai.prompt.prompt_filter_results"] = body["prompt_filter_results"]
         for i, c in enumerate(body.get("choices") or []):
             message = c.get("message") or {}
             text = message.get("content") if "message" in c else c.get("text")
@@ -125,6 +153,8 @@ def _expected(case: Interaction) -> dict[str, Any]:
                 exp[f"gen_ai.completion.{i}.content"] = text
             if c.get("finish_reason"):
                 exp[f"gen_ai.completion.{i}.finish_reason"] = c["finish_reason"]
+            if c.get("content_filter_results") is not None:
+                exp[f"gen_ai.completion.{i}.content_filter_results"] = c["content_filter_results"]
     else:
         data = body.get("data") or []
         if data and isinstance(data[0].get("embedding"), list):
@@ -165,4 +195,24 @@ def test_replay(case: Interaction, replay: ReplayServer, telemetry: Telemetry) -
     assert error is None
     assert attributes["gen_ai.request.model"] == body.get("model")
     for key, value in _expected(case).items():
-        assert attributes.get(key) == value, f"{case.label()}: {key}"
+        actual = attributes.get(key)
+        if key.endswith(JSON_SUFFIX) and isinstance(actual, str):
+            actual = json.loads(actual)
+        assert actual == value, f"{case.label()}: {key}"
+
+
+AZURE_CASES = [c for c in CASES if "/openai/deployments/" in c.path and c.status < 400]
+
+
+@pytest.mark.skipif(not AZURE_CASES, reason="recorded Azure traffic (../shared/recorded) not available")
+def test_recordings_exercise_azure_and_fingerprints() -> None:
+    """The checks above are not vacuous: the recordings carry what they compare."""
+    found = set().union(*(_expected(c) for c in CASES))
+    for key in (
+        "gen_ai.openai.api_version",
+        "gen_ai.openai.system_fingerprint",
+        "openai.response.service_tier",
+        "gen_ai.prompt.prompt_filter_results",
+        "gen_ai.completion.0.content_filter_results",
+    ):
+        assert key in found, key

@@ -246,8 +246,11 @@ class Reply:
         ``system_fingerprint`` / ``service_tier`` / ``response_id``: override
         those fields.  ``embedding``: the vector returned for every input.
         ``content_filter_results`` / ``prompt_filter_results``: Azure filter
-        verdict overrides.  ``extra``: merged into the top-level JSON object
-        (non-streaming answers only).
+        verdict overrides.  ``filters``: ``True`` sends Azure's filter verdicts
+        on any path (a gateway in front of another service that adds them),
+        ``False`` never; ``None`` (default) on Azure paths only.
+        ``extra``: merged into the top-level JSON object (non-streaming
+        answers only).
 
     Transport
         ``status``: an HTTP status; ``>= 400`` answers with an OpenAI style
@@ -287,6 +290,7 @@ class Reply:
     embedding: Sequence[float] | None = None
     content_filter_results: Mapping[str, Any] | None = None
     prompt_filter_results: Sequence[Mapping[str, Any]] | None = None
+    filters: bool | None = None
     extra: Mapping[str, Any] | None = None
 
     status: int | None = None
@@ -456,6 +460,11 @@ class _Answer:
     def azure(self) -> bool:
         return self.request.azure
 
+    @property
+    def filters(self) -> bool:
+        """Whether the answer carries Azure's prompt/content filter verdicts."""
+        return self.reply.filters if self.reply.filters is not None else self.azure
+
     def usage_numbers(self) -> dict[str, int]:
         numbers = dict(DEFAULT_USAGE)
         numbers.update(self.reply.usage or {})
@@ -605,14 +614,15 @@ class _Answer:
                 "logprobs": None,
                 "finish_reason": choice.finish_reason,
             }
-            if self.azure:
+            if self.filters:
                 entry["content_filter_results"] = self.filter_results()
-                if (
-                    choice.finish_reason == "content_filter"
-                    and choice.content is None
-                    and not choice.tool_calls
-                ):
-                    del entry["message"]  # Azure omits the message of a filtered completion
+            if (
+                self.azure
+                and choice.finish_reason == "content_filter"
+                and choice.content is None
+                and not choice.tool_calls
+            ):
+                del entry["message"]  # Azure omits the message of a filtered completion
             choices.append(entry)
         body: dict[str, Any] = {
             "id": self.chat_id(),
@@ -623,9 +633,9 @@ class _Answer:
         }
         if self.reply.include_usage is not False:
             body["usage"] = self.chat_usage()
-        if self.azure:
+        if self.filters:
             body["prompt_filter_results"] = self.prompt_filter_results()
-        else:
+        if not self.azure:
             body["service_tier"] = self.service_tier()
         body["system_fingerprint"] = self.system_fingerprint()
         body.update(self.reply.extra or {})
@@ -683,14 +693,14 @@ class _Answer:
                     "logprobs": None,
                     "finish_reason": finish,
                 }
-                if self.azure:
+                if self.filters:
                     carries_text = "content" in delta and delta.get("content") and number > 0
                     entry["content_filter_results"] = self.filter_results() if carries_text else {}
                 entries.append(entry)
             per_choice.append(entries)
 
         events: list[SSEEvent] = []
-        if self.azure:
+        if self.filters:
             events.append(
                 {
                     "choices": [],
@@ -727,7 +737,7 @@ class _Answer:
                 "logprobs": None,
                 "finish_reason": choice.finish_reason if choice.finish_reason != "tool_calls" else "stop",
             }
-            if self.azure:
+            if self.filters:
                 entry["content_filter_results"] = self.filter_results()
             choices.append(entry)
         body: dict[str, Any] = {
@@ -739,7 +749,7 @@ class _Answer:
         }
         if self.reply.include_usage is not False:
             body["usage"] = self.plain_usage()
-        if self.azure:
+        if self.filters:
             body["prompt_filter_results"] = self.prompt_filter_results()
         body["system_fingerprint"] = self.system_fingerprint()
         body.update(self.reply.extra or {})
@@ -766,17 +776,27 @@ class _Answer:
         for choice in self.legacy_choices():
             finish = choice.finish_reason if choice.finish_reason != "tool_calls" else "stop"
             steps = [(piece, None) for piece in _split_text(choice.content or "")] + [("", finish)]
-            per_choice.append(
-                [
-                    {"text": text, "index": choice.index, "logprobs": None, "finish_reason": fr}
-                    for text, fr in steps
-                ]
-            )
+            entries = []
+            for text, fr in steps:
+                entry: dict[str, Any] = {
+                    "text": text,
+                    "index": choice.index,
+                    "logprobs": None,
+                    "finish_reason": fr,
+                }
+                if self.filters:
+                    entry["content_filter_results"] = self.filter_results() if text else {}
+                entries.append(entry)
+            per_choice.append(entries)
         events: list[SSEEvent] = []
         for group in itertools.zip_longest(*per_choice):
             for entry in group:
                 if entry is not None:
                     events.append(chunk([entry]))
+        if self.filters and events:
+            first = events[0]
+            assert isinstance(first, dict)
+            first["prompt_filter_results"] = self.prompt_filter_results()
         if include_usage:
             final = chunk([])
             final["usage"] = self.plain_usage()

@@ -17,7 +17,7 @@ import wrapt
 from ..._calls import run_async, run_sync
 from ..._config import parse_bool
 from ..._record import LLMCall
-from ..._recorder import Invocation, Recorder
+from ..._recorder import Invocation, Recorder, report_internal_error
 from ..._streams import END_ABANDONED, END_CLOSED, AsyncStreamProxy, SyncStreamProxy
 from .._base import GenAIInstrumentor
 from . import _adapter as ad
@@ -125,6 +125,23 @@ _TARGETS: tuple[tuple[str, str, RequestReader, ResponseReader, Any], ...] = (
 )
 
 
+# The SDK's ``.stream()`` helpers (``chat.completions.stream``, ``responses.stream``): the manager's
+# ``__exit__`` closes the helper stream, whose ``close()`` closes the HTTP response directly, not the
+# instrumented stream the helper reads from. Both are wrapped so the operation ends right there.
+# (module, manager class, helper stream class, is_async)
+_HELPERS: tuple[tuple[str, str, str, bool], ...] = (
+    ("openai.lib.streaming.chat._completions", "ChatCompletionStreamManager", "ChatCompletionStream", False),
+    (
+        "openai.lib.streaming.chat._completions",
+        "AsyncChatCompletionStreamManager",
+        "AsyncChatCompletionStream",
+        True,
+    ),
+    ("openai.lib.streaming.responses._responses", "ResponseStreamManager", "ResponseStream", False),
+    ("openai.lib.streaming.responses._responses", "AsyncResponseStreamManager", "AsyncResponseStream", True),
+)
+
+
 class OpenAIInstrumentor(GenAIInstrumentor):
     """Instruments ``openai`` chat/completions/embeddings/responses, sync and async.
 
@@ -154,6 +171,16 @@ class OpenAIInstrumentor(GenAIInstrumentor):
             try:
                 self._wrap(module_name, path, wrapper)
             except Exception:  # a module missing in this SDK version
+                continue
+        for module_name, manager, helper, is_async in _HELPERS:
+            try:
+                if is_async:
+                    self._wrap(module_name, f"{manager}.__aexit__", _async_ender(_manager_stream(manager)))
+                    self._wrap(module_name, f"{helper}.close", _async_ender(_itself))
+                else:
+                    self._wrap(module_name, f"{manager}.__exit__", _sync_ender(_manager_stream(manager)))
+                    self._wrap(module_name, f"{helper}.close", _sync_ender(_itself))
+            except Exception:  # not in this SDK version (1.40 has no Responses API)
                 continue
 
     def _wrapper(
@@ -198,6 +225,65 @@ class OpenAIInstrumentor(GenAIInstrumentor):
             return run_sync(recorder, build, wrapped, args, kwargs, on_result)
 
         return sync_wrapper
+
+
+# --- the .stream() helpers ------------------------------------------------------------------------
+
+
+def _itself(helper: Any) -> Any:
+    return helper
+
+
+def _manager_stream(manager_cls: str) -> Callable[[Any], Any]:
+    """Reads the helper stream a manager handed out (a private, name-mangled attribute)."""
+    attribute = f"_{manager_cls}__stream"
+
+    def read(manager: Any) -> Any:
+        return getattr(manager, attribute, None)
+
+    return read
+
+
+def _end_helper(instance: Any, helper_of: Callable[[Any], Any]) -> None:
+    """Ends the operation of the instrumented stream a helper stream reads, as ``closed``.
+
+    A no-op when that stream already ended (read to the end, failed) or is not ours (a helper over
+    ``responses.retrieve``, or a stream created while uninstrumented).
+    """
+    try:
+        helper = helper_of(instance)
+        raw: Any = getattr(helper, "_raw_stream", None) if helper is not None else None
+        if issubclass(type(raw), (SyncStreamProxy, AsyncStreamProxy)):
+            raw._self_end(END_CLOSED)
+    except Exception as exc:
+        report_internal_error("openai.stream_helper", exc)
+
+
+def _sync_ender(helper_of: Callable[[Any], Any]) -> Callable[..., Any]:
+    """Wraps a manager's ``__exit__`` or a helper stream's ``close()``: the SDK's call, then the end."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            _end_helper(instance, helper_of)
+
+    return wrapper
+
+
+def _async_ender(helper_of: Callable[[Any], Any]) -> Callable[..., Any]:
+    """Wraps a manager's ``__aexit__`` or an async helper stream's ``close()``."""
+
+    async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            _end_helper(instance, helper_of)
+
+    return wrapper
+
+
+# --- with_raw_response / with_streaming_response ----------------------------------------------------
 
 
 def _raw_response(

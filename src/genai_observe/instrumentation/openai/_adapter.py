@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ... import _semconv as sc
 from ..._record import Choice, LLMCall, Message, ToolCall, Usage
@@ -26,6 +27,9 @@ _AZURE_SUFFIXES = (
     ".azure-api.net",
 )
 _OLLAMA_PORT = 11434
+# An Azure client created with ``azure_deployment=`` (or a base URL naming one) sends its chat,
+# completions and embeddings requests to ``.../deployments/{name}/...`` whatever ``model=`` says.
+_DEPLOYMENT_PATH = re.compile(r"/deployments/([^/]+)")
 
 
 _SENTINELS = frozenset({"NotGiven", "Omit"})
@@ -70,6 +74,7 @@ class ClientInfo:
     port: int | None
     api_base: str | None
     api_version: str | None
+    deployment: str | None = None  # from a base URL path with /deployments/{name}
 
 
 _client_cache: weakref.WeakKeyDictionary[Any, ClientInfo] = weakref.WeakKeyDictionary()
@@ -124,19 +129,42 @@ def _compute_client_info(client: Any, nim: frozenset[str]) -> ClientInfo:
         provider = sc.PROVIDER_OLLAMA
     else:
         provider = sc.PROVIDER_OPENAI
-    return ClientInfo(provider, host, port, api_base, str(api_version) if api_version else None)
+    match = _DEPLOYMENT_PATH.search(parts.path)
+    deployment = unquote(match.group(1)) if match else None
+    return ClientInfo(
+        provider, host, port, api_base, str(api_version) if api_version else None, deployment or None
+    )
 
 
-def new_call(operation: str, info: ClientInfo, kwargs: Mapping[str, Any], api_type: str | None) -> LLMCall:
+def new_call(
+    operation: str,
+    info: ClientInfo,
+    kwargs: Mapping[str, Any],
+    api_type: str | None,
+    deployment_routed: bool = True,
+) -> LLMCall:
+    """The request part every operation shares.
+
+    ``deployment_routed``: the SDK sends this operation to the client's Azure deployment path when
+    it has one (chat, completions, embeddings; not the Responses API). The request model stays the
+    ``model=`` argument, as OpenLLMetry and Dynatrace read it; the deployment is recorded beside
+    it, and stands in for the model only when ``model=`` is missing or empty.
+    """
+    model = get(kwargs, "model")
+    deployment = info.deployment if deployment_routed else None
+    if not model and deployment is not None:
+        model = deployment
     call = LLMCall(
         operation=operation,
         provider=info.provider,
-        request_model=get(kwargs, "model"),
+        request_model=model,
         server_address=info.address,
         server_port=info.port,
         api_base=info.api_base,
         stream=bool(get(kwargs, "stream", False)),
     )
+    if deployment is not None:
+        call.request_attributes[sc.AZURE_DEPLOYMENT] = deployment
     if info.api_version:
         call.legacy_attributes[sc.GEN_AI_OPENAI_API_VERSION] = info.api_version
     if api_type is not None and info.provider != sc.PROVIDER_OLLAMA:
@@ -418,26 +446,36 @@ def completion_response(call: LLMCall, resp: Any) -> None:
     _response_common(call, resp)
     for c in get(resp, "choices") or ():
         call.choices.append(
-            Choice(index=get(c, "index", 0), content=get(c, "text"), finish_reason=get(c, "finish_reason"))
+            Choice(
+                index=get(c, "index", 0),
+                content=get(c, "text"),
+                finish_reason=get(c, "finish_reason"),
+                content_filter_results=get(c, "content_filter_results"),
+            )
         )
     _usage(call, get(resp, "usage"))
 
 
 class CompletionStream:
-    __slots__ = ("_keep_text", "choices", "first", "usage")
+    __slots__ = ("_keep_text", "choices", "first", "prompt_filters", "usage")
 
     def __init__(self, keep_text: bool) -> None:
         self._keep_text = keep_text
         self.first: Any = None
         self.usage: Any = None
         self.choices: dict[int, _ChoiceState] = {}
+        self.prompt_filters: Any = None
 
     def on_chunk(self, chunk: Any) -> None:
-        if self.first is None:
+        # Azure may start with a chunk that has only prompt_filter_results (empty id and model).
+        if self.first is None and (getattr(chunk, "model", None) or getattr(chunk, "id", None)):
             self.first = chunk
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
+        pfr = extra(chunk, "prompt_filter_results")
+        if pfr is not None:
+            self.prompt_filters = pfr
         for c in getattr(chunk, "choices", None) or ():
             index = c.index if c.index is not None else 0  # seen as null in recorded traffic
             state = self.choices.get(index)
@@ -447,14 +485,24 @@ class CompletionStream:
                 state.parts.append(c.text)
             if c.finish_reason:
                 state.finish = c.finish_reason
+            filters = extra(c, "content_filter_results")
+            if filters:
+                state.filters = filters
 
     def fill(self, call: LLMCall) -> None:
         if self.first is not None:
             _response_common(call, self.first)
+        if self.prompt_filters is not None:
+            call.prompt_filter_results = self.prompt_filters
         for index in sorted(self.choices):
             s = self.choices[index]
             call.choices.append(
-                Choice(index=index, content="".join(s.parts) if s.parts else None, finish_reason=s.finish)
+                Choice(
+                    index=index,
+                    content="".join(s.parts) if s.parts else None,
+                    finish_reason=s.finish,
+                    content_filter_results=s.filters,
+                )
             )
         _usage(call, self.usage)
 
@@ -503,7 +551,7 @@ def embeddings_response(call: LLMCall, resp: Any) -> None:
 
 
 def responses_request(info: ClientInfo, kwargs: Mapping[str, Any]) -> LLMCall:
-    call = new_call(sc.OP_CHAT, info, kwargs, "responses")
+    call = new_call(sc.OP_CHAT, info, kwargs, "responses", deployment_routed=False)
     _sampling(call, kwargs, ("max_output_tokens",))
     text_cfg = get(kwargs, "text")
     call.output_type = _output_type(get(text_cfg, "format")) if text_cfg is not None else None
