@@ -40,6 +40,8 @@ _SCOPE: Final = "genai_observe"
 _MAX_CHUNK_GAPS: Final = 8192
 _SUPPRESS_KEY: Final = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 _ACTIVE_KEY: Final = otel_context.create_key("genai_observe.active_recorder")
+# A framework's model run that may wrap a provider call (see Invocation.yielding_context).
+_YIELD_KEY: Final = otel_context.create_key("genai_observe.yielding_invocation")
 
 _reported: set[str] = set()
 
@@ -258,6 +260,10 @@ class Recorder:
             span = self.tracer.start_span(
                 name, context=parent, kind=SpanKind.CLIENT, attributes=self._start_attributes(call)
             )
+            if call.operation != sc.OP_EMBEDDINGS:
+                outer = otel_context.get_value(_YIELD_KEY)
+                if isinstance(outer, Invocation):
+                    outer.yielded = True
             return Invocation(self, call, span)
         except Exception as exc:
             report_internal_error("recorder.start", exc)
@@ -545,6 +551,7 @@ class Invocation:
         "recorder",
         "span",
         "started",
+        "yielded",
     )
 
     def __init__(self, recorder: Recorder, call: LLMCall, span: Span) -> None:
@@ -557,6 +564,16 @@ class Invocation:
         self.chunk_gaps: list[float] | None = None
         self._ended = False
         self._token: object | None = None
+        # Set when another LLM call was recorded under yielding_context(): that one counts.
+        self.yielded = False
+
+    def yielding_context(self, base: otel_context.Context | None = None) -> otel_context.Context:
+        """``base`` (default: current) with this span current, for a framework's model run that
+        may be a wrapper around another LLM call: a non-embeddings call recorded while this
+        context is current (a provider SDK call, or a nested framework model run) sets
+        :attr:`yielded`, and this invocation then ends without usage attributes and records no
+        metrics, so the call is counted once, by the innermost span."""
+        return otel_context.set_value(_YIELD_KEY, self, trace.set_span_in_context(self.span, base))
 
     # Make the span current while the provider call runs, so HTTP-client spans nest under it.
     def activate(self) -> None:
@@ -622,6 +639,8 @@ class Invocation:
         recorder = self.recorder
         span = self.span
         attrs: dict[str, Any] = {}
+        if self.yielded:
+            self.call.usage = None  # counted by the call recorded inside this one
         try:
             attrs = recorder._end_attributes(self.call)
             if end_reason is not None and self.call.stream:
@@ -651,13 +670,14 @@ class Invocation:
             except Exception as err:
                 report_internal_error("recorder.span_end", err)
         first = self.first_chunk_at
-        METRICS.submit(
-            recorder._record_metrics,
-            MetricSnapshot.of(self.call),
-            duration,
-            None if first is None else first - self.started,
-            self.chunk_gaps,
-        )
+        if not self.yielded:
+            METRICS.submit(
+                recorder._record_metrics,
+                MetricSnapshot.of(self.call),
+                duration,
+                None if first is None else first - self.started,
+                self.chunk_gaps,
+            )
         if recorder._logger is not None:
             try:
                 recorder._emit_event(self, attrs)

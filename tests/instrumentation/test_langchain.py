@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import textwrap
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, TypedDict
 
 import pytest
 from langchain_core.callbacks import CallbackManager
 from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.output_parsers import StrOutputParser
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda, RunnableParallel
@@ -49,6 +53,17 @@ def instrument(telemetry: Telemetry) -> Iterator[Callable[..., LangChainInstrume
     yield apply
     if instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.uninstrument()
+
+
+@pytest.fixture(autouse=True)
+def fresh_async_http_clients() -> None:
+    """langchain-openai caches one async HTTP client per base URL; every asyncio.run() of these
+    tests has a new event loop, so a client cached by an earlier test would be bound to a closed one."""
+    from langchain_openai.chat_models import _client_utils
+
+    cache_clear = getattr(getattr(_client_utils, "_cached_async_httpx_client", None), "cache_clear", None)
+    if cache_clear is not None:
+        cache_clear()
 
 
 @pytest.fixture
@@ -467,6 +482,308 @@ def test_langgraph_graph_is_one_workflow_with_nodes(telemetry: Telemetry, instru
     assert (spans["chat"].attributes or {})["traceloop.workflow.name"] == "LangGraph"
 
 
+# --- agents built with LangGraph ----------------------------------------------------------------------
+
+
+class ToolCallingFake(GenericFakeChatModel):
+    """A fake chat model agents can bind tools to (the scripted messages decide the tool calls)."""
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self
+
+
+@tool
+def lookup(q: str) -> str:
+    """Look something up."""
+    return f"found {q}"
+
+
+def _agent_model() -> ToolCallingFake:
+    usage = {"input_tokens": 5, "output_tokens": 1, "total_tokens": 6}
+    return ToolCallingFake(
+        messages=iter(
+            [
+                AIMessage(content="", tool_calls=[{"name": "lookup", "args": {"q": "x"}, "id": "c1"}]),
+                AIMessage(content="the answer", usage_metadata=usage),
+            ]
+        )
+    )
+
+
+def _kinds(telemetry: Telemetry) -> list[tuple[str, str | None, str | None]]:
+    """(span name, parent name, traceloop.span.kind or gen_ai.operation.name) in start order."""
+    spans = sorted(telemetry.spans(), key=lambda s: s.start_time or 0)
+    out = []
+    for s in spans:
+        parent = parent_of(s, telemetry)
+        a = s.attributes or {}
+        kind = a.get("traceloop.span.kind", a.get("gen_ai.operation.name"))
+        out.append((s.name, parent.name if parent else None, str(kind) if kind else None))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_create_react_agent_is_an_agent_dynatrace(telemetry: Telemetry, instrument: Any, mode: str) -> None:
+    from langgraph.prebuilt import create_react_agent
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecated in favour of langchain.agents.create_agent
+        agent = create_react_agent(_agent_model(), [lookup], name="helper")
+    question = {"messages": [("user", "find x")]}
+    out = agent.invoke(question) if mode == "sync" else asyncio.run(agent.ainvoke(question))
+    assert out["messages"][-1].content == "the answer"
+    assert _kinds(telemetry) == [
+        ("helper.agent", None, "agent"),
+        ("agent.task", "helper.agent", "task"),
+        ("call_model.task", "agent.task", "task"),
+        (
+            "RunnableSequence.task",
+            "agent.task",
+            "task",
+        ),  # LangChain's parent: call_model passes the node's config
+        ("Prompt.task", "RunnableSequence.task", "task"),
+        ("chat", "RunnableSequence.task", "chat"),
+        ("should_continue.task", "agent.task", "task"),
+        ("tools.task", "helper.agent", "task"),
+        ("lookup.tool", "tools.task", "tool"),
+        ("agent.task", "helper.agent", "task"),
+        ("call_model.task", "agent.task", "task"),
+        ("RunnableSequence.task", "agent.task", "task"),
+        ("Prompt.task", "RunnableSequence.task", "task"),
+        ("chat", "RunnableSequence.task", "chat"),
+        ("should_continue.task", "agent.task", "task"),
+    ]
+    root = next(s for s in telemetry.spans() if s.parent is None)
+    a = root.attributes or {}
+    assert a["traceloop.entity.name"] == "helper" and a["traceloop.workflow.name"] == "helper"
+    assert LangChainInstrumentor().handler.tracked_runs() == 0
+
+
+def test_create_react_agent_is_an_agent_latest(telemetry: Telemetry, instrument: Any) -> None:
+    from langgraph.prebuilt import create_react_agent
+
+    instrument(profile="latest")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        agent = create_react_agent(_agent_model(), [lookup])  # unnamed: the graph's default name
+    agent.invoke({"messages": [("user", "find x")]})
+    (root,) = [s for s in telemetry.spans() if s.parent is None]
+    assert root.name == "invoke_agent LangGraph"
+    a = root.attributes or {}
+    assert a["gen_ai.operation.name"] == "invoke_agent" and a["gen_ai.agent.name"] == "LangGraph"
+    (tool_span,) = [s for s in telemetry.spans() if s.name == "execute_tool lookup"]
+    assert (tool_span.attributes or {})["gen_ai.tool.call.id"] == "c1"
+    assert ancestors(tool_span, telemetry) == ["tools", "invoke_agent LangGraph"]
+
+
+def _marked_graph(name: str | None) -> Any:
+    """A graph compiled the way ``langchain.agents.create_agent`` compiles its agents."""
+    from langgraph.graph import END, START, StateGraph
+
+    def model(state: State) -> State:
+        return {"a": str(reply("hi from the model").invoke(state["q"]).content)}
+
+    graph = StateGraph(State)
+    graph.add_node("model", model)
+    graph.add_edge(START, "model")
+    graph.add_edge("model", END)
+    metadata = {"ls_integration": "langchain_create_agent"}
+    if name:
+        metadata["lc_agent_name"] = name
+    return graph.compile(name=name or "LangGraph").with_config({"metadata": metadata})
+
+
+@pytest.mark.parametrize("profile", ["dynatrace", "latest"])
+def test_create_agent_metadata_makes_the_graph_an_agent(
+    telemetry: Telemetry, instrument: Any, profile: str
+) -> None:
+    instrument(profile=profile)
+    inner = _marked_graph("researcher")
+
+    def delegate(state: State) -> State:
+        return {"a": inner.invoke({"q": state["q"]})["a"]}
+
+    from langgraph.graph import END, START, StateGraph
+
+    outer_graph = StateGraph(State)
+    outer_graph.add_node("delegate", delegate)
+    outer_graph.add_edge(START, "delegate")
+    outer_graph.add_edge("delegate", END)
+    outer = outer_graph.compile(name="boss").with_config(
+        {"metadata": {"ls_integration": "langchain_create_agent", "lc_agent_name": "boss"}}
+    )
+    assert outer.invoke({"q": "why"})["a"] == "hi from the model"
+    kinds = _kinds(telemetry)
+    if profile == "dynatrace":
+        assert kinds == [
+            ("boss.agent", None, "agent"),
+            ("delegate.task", "boss.agent", "task"),
+            ("researcher.agent", "delegate.task", "agent"),
+            ("model.task", "researcher.agent", "task"),
+            ("chat", "model.task", "chat"),
+        ]
+    else:
+        assert kinds == [
+            ("invoke_agent boss", None, "invoke_agent"),
+            ("delegate", "invoke_agent boss", None),
+            ("invoke_agent researcher", "delegate", "invoke_agent"),
+            ("model", "invoke_agent researcher", None),
+            ("chat", "model", "chat"),
+        ]
+
+
+def test_plain_graph_stays_a_workflow(telemetry: Telemetry, instrument: Any) -> None:
+    _graph().invoke({"q": "why"})
+    assert [s.name for s in telemetry.spans() if s.parent is None] == ["LangGraph.workflow"]
+    assert ad.agent_marker({"ls_integration": "langgraph"}) is None
+    assert not ad.is_graph_node("agent", ["seq:step:1"], {"langgraph_node": "agent"})
+
+
+# --- provider SDK calls made inside a step's own code ---------------------------------------------
+
+
+def _ask(client: Any, model: str = "gpt-4o-mini") -> Callable[[Any], str]:
+    def ask(x: Any) -> str:
+        out = client.chat.completions.create(model=model, messages=[{"role": "user", "content": str(x)}])
+        return str(out.choices[0].message.content)
+
+    return ask
+
+
+def _assert_nested(telemetry: Telemetry, expected: dict[str, str]) -> None:
+    """Each ``chat <model>`` span's parent is the given step span, all in one trace, nothing current."""
+    spans = telemetry.spans()
+    llms = {s.name: s for s in llm_spans(telemetry)}
+    assert set(llms) == set(expected), [s.name for s in spans]
+    for name, step in expected.items():
+        parent = parent_of(llms[name], telemetry)
+        assert parent is not None and parent.name == step, (name, parent and parent.name)
+        assert (llms[name].attributes or {})["gen_ai.provider.name"] == "openai"
+    assert len({s.context.trace_id for s in spans}) == 1, [(s.name, s.parent) for s in spans]
+    assert len([s for s in spans if s.parent is None]) == 1
+    assert not trace.get_current_span().get_span_context().is_valid
+    assert LangChainInstrumentor().handler.tracked_runs() == 0
+
+
+def test_openai_call_inside_a_runnable_lambda_nests_under_it(
+    openai_server: Any, telemetry: Telemetry, instrument: Any, openai_on: Any
+) -> None:
+    chain = RunnableLambda(lambda x: x["q"], name="prep") | RunnableLambda(
+        _ask(openai_server.client()), name="ask"
+    )
+    assert isinstance(chain.invoke({"q": "hi"}), str)
+    _assert_nested(telemetry, {"chat gpt-4o-mini": "ask.task"})
+    telemetry.span_exporter.clear()
+    assert list(chain.stream({"q": "streamed"}))
+    _assert_nested(telemetry, {"chat gpt-4o-mini": "ask.task"})
+
+
+def test_openai_call_inside_a_tool_nests_under_it(
+    openai_server: Any, telemetry: Telemetry, instrument: Any, openai_on: Any
+) -> None:
+    client = openai_server.client()
+
+    @tool
+    def research(topic: str) -> str:
+        """Ask a model about a topic."""
+        return _ask(client)(topic)
+
+    chain = RunnableLambda(lambda x: {"topic": x}, name="prep") | research
+    assert isinstance(chain.invoke("otel"), str)
+    _assert_nested(telemetry, {"chat gpt-4o-mini": "research.tool"})
+    assert (
+        parent_of(by_name(telemetry)["research.tool"], telemetry)
+        is by_name(telemetry)["RunnableSequence.workflow"]
+    )
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_openai_call_inside_a_langgraph_node_nests_under_it(
+    openai_server: Any, telemetry: Telemetry, instrument: Any, openai_on: Any, mode: str
+) -> None:
+    from langgraph.graph import END, START, StateGraph
+
+    sync_client, async_client = openai_server.client(), openai_server.async_client()
+
+    def answer(state: State) -> State:
+        return {"a": _ask(sync_client)(state["q"])}
+
+    async def aanswer(state: State) -> State:
+        out = await async_client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": state["q"]}]
+        )
+        return {"a": str(out.choices[0].message.content)}
+
+    graph = StateGraph(State)
+    graph.add_node("answer", answer if mode == "sync" else aanswer)
+    graph.add_edge(START, "answer")
+    graph.add_edge("answer", END)
+    compiled = graph.compile()
+    out = compiled.invoke({"q": "why"}) if mode == "sync" else asyncio.run(compiled.ainvoke({"q": "why"}))
+    assert isinstance(out["a"], str)
+    _assert_nested(telemetry, {"chat gpt-4o-mini": "answer.task"})
+
+
+def test_openai_call_inside_an_async_lambda_nests_under_it(
+    openai_server: Any, telemetry: Telemetry, instrument: Any, openai_on: Any
+) -> None:
+    client = openai_server.async_client()
+
+    async def ask(x: str) -> str:
+        out = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": x}]
+        )
+        return str(out.choices[0].message.content)
+
+    chain = RunnableLambda(lambda x: x["q"], name="prep") | RunnableLambda(ask, name="ask")
+
+    async def run() -> None:
+        assert isinstance(await chain.ainvoke({"q": "hi"}), str)
+        assert not trace.get_current_span().get_span_context().is_valid
+        assert [c async for c in chain.astream({"q": "streamed"})]
+        assert not trace.get_current_span().get_span_context().is_valid
+
+    asyncio.run(run())
+    llms = llm_spans(telemetry)
+    assert len(llms) == 2
+    for llm in llms:
+        assert ancestors(llm, telemetry) == ["ask.task", "RunnableSequence.workflow"]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_openai_calls_in_parallel_branches_nest_under_their_branch(
+    openai_server: Any, telemetry: Telemetry, instrument: Any, openai_on: Any, mode: str
+) -> None:
+    client = openai_server.client()
+    parallel = RunnableParallel(
+        left=RunnableLambda(_ask(client, "gpt-left"), name="left"),
+        right=RunnableLambda(_ask(client, "gpt-right"), name="right"),
+    )
+    out = parallel.invoke("q") if mode == "sync" else asyncio.run(parallel.ainvoke("q"))
+    assert set(out) == {"left", "right"}
+    _assert_nested(telemetry, {"chat gpt-left": "left.task", "chat gpt-right": "right.task"})
+
+
+def test_step_context_is_detached_when_the_step_fails(
+    openai_server: Any, telemetry: Telemetry, instrument: Any, openai_on: Any
+) -> None:
+    ask = _ask(openai_server.client())
+
+    def ask_then_fail(x: str) -> str:
+        ask(x)
+        raise KeyError("after the call")
+
+    chain = RunnableLambda(lambda x: x, name="prep") | RunnableLambda(ask_then_fail, name="ask")
+    with pytest.raises(KeyError):
+        chain.invoke("q")
+    _assert_nested(telemetry, {"chat gpt-4o-mini": "ask.task"})
+    assert by_name(telemetry)["ask.task"].status.status_code is StatusCode.ERROR
+    # The next, unrelated run is a trace of its own.
+    telemetry.span_exporter.clear()
+    ask("outside")
+    assert telemetry.span().parent is None
+
+
 # --- one LLM span per call: langchain-openai over the openai instrumentation ---------------------------
 
 
@@ -525,6 +842,36 @@ def test_chat_openai_nesting_in_every_call_shape(
     check_two_nested()
 
 
+def test_openai_llm_nesting_in_every_call_shape(
+    openai_server: Any, telemetry: Telemetry, instrument: Any, openai_on: Any
+) -> None:
+    from langchain_openai import OpenAI
+
+    # BaseLLM.agenerate runs on_llm_start in tasks of its own (asyncio.gather): the task context
+    # still reaches the provider call, through the wrapped _agenerate_helper.
+    model = OpenAI(
+        model="gpt-3.5-turbo-instruct", base_url=openai_server.base_url, api_key="k", max_retries=0
+    )
+
+    async def run() -> None:
+        await model.ainvoke("async")
+        assert "".join([c async for c in model.astream("async stream")])
+        assert not trace.get_current_span().get_span_context().is_valid
+
+    asyncio.run(run())
+    model.invoke("sync")
+    assert "".join(model.stream("sync stream"))
+    assert not trace.get_current_span().get_span_context().is_valid
+    llms = [
+        s for s in telemetry.spans() if (s.attributes or {}).get("gen_ai.operation.name") == "text_completion"
+    ]
+    assert len(llms) == 4, [s.name for s in telemetry.spans()]
+    for llm in llms:
+        assert ancestors(llm, telemetry) == ["OpenAI.task"]
+        assert (llm.attributes or {})["gen_ai.system"] == "openai"
+    assert {p.attributes["gen_ai.provider.name"] for p in token_points(telemetry)} == {"openai"}
+
+
 def test_chat_openai_without_openai_instrumentation_is_the_llm_span(
     openai_server: Any, telemetry: Telemetry, instrument: Any
 ) -> None:
@@ -541,6 +888,161 @@ def test_chat_openai_without_openai_instrumentation_is_the_llm_span(
     assert isinstance(a.get("gen_ai.response.model"), str)
     points = token_points(telemetry)
     assert sorted(p.attributes["gen_ai.token.type"] for p in points) == ["cache_read", "input", "output"]
+
+
+def _acme_chat_class() -> Any:
+    """A ChatOpenAI subclass from another package, as langchain-deepseek / langchain-xai ship."""
+    from langchain_openai import ChatOpenAI
+
+    class ChatAcme(ChatOpenAI):
+        __module__ = "langchain_acme.chat_models"
+
+        @classmethod
+        def get_lc_namespace(cls) -> list[str]:
+            return ["langchain_acme", "chat_models"]
+
+    return ChatAcme
+
+
+def duration_points(metrics: dict[str, list[Any]]) -> list[Any]:
+    return metrics.get(sc.METRIC_OPERATION_DURATION, [])
+
+
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke", "stream"])
+def test_chat_openai_subclass_from_another_package_has_one_llm_span(
+    openai_server: Any, telemetry: Telemetry, instrument: Any, openai_on: Any, mode: str
+) -> None:
+    from langchain_core.load import dumpd
+
+    model = _acme_chat_class()(
+        model="gpt-4o-mini", base_url=openai_server.base_url, api_key="k", max_retries=0, stream_usage=True
+    )
+    # Its serialized id names its own package: only the class ancestry tells it wraps ChatOpenAI.
+    assert ad.class_path(dumpd(model))[0] == "langchain_acme"
+    assert ad.backing(ad.class_path(dumpd(model))) == (None, "langchain")
+    chain = ChatPromptTemplate.from_messages([("user", "{q}")]) | model | StrOutputParser()
+    if mode == "invoke":
+        chain.invoke({"q": "Say hi"})
+    elif mode == "ainvoke":
+        asyncio.run(chain.ainvoke({"q": "Say hi"}))
+    else:
+        assert "".join(chain.stream({"q": "Say hi"}))
+    (llm,) = llm_spans(telemetry)
+    assert (llm.attributes or {})["gen_ai.system"] == "openai"
+    assert ancestors(llm, telemetry) == ["ChatAcme.task", "RunnableSequence.workflow"]
+    metrics = telemetry.metrics()
+    points = metrics.get(sc.METRIC_TOKEN_USAGE, [])
+    assert sorted(p.attributes["gen_ai.token.type"] for p in points) == ["cache_read", "input", "output"]
+    assert {p.attributes["gen_ai.provider.name"] for p in points} == {"openai"}
+    assert [p.count for p in duration_points(metrics)] == [1]
+    assert not trace.get_current_span().get_span_context().is_valid
+
+
+def test_class_backing_follows_the_ancestry() -> None:
+    from langchain_openai import AzureChatOpenAI, ChatOpenAI
+    from langchain_openai.chat_models.base import BaseChatOpenAI
+
+    class ChatDeepSeekLike(BaseChatOpenAI):
+        __module__ = "langchain_deepseek.chat_models"
+
+    class MyAzure(AzureChatOpenAI):
+        __module__ = "my_app.models"
+
+    assert ad.class_backing(ChatOpenAI) == ("openai", "openai")
+    assert ad.class_backing(_acme_chat_class()) == ("openai", "openai")
+    assert ad.class_backing(ChatDeepSeekLike) == ("openai", "openai")
+    assert ad.class_backing(MyAzure) == ("openai", "azure.ai.openai")
+    assert ad.class_backing(GenericFakeChatModel) is None
+    assert ad.model_backing(None, {"id": ["langchain_ollama", "chat_models", "ChatOllama"]}) == (
+        "ollama",
+        "ollama",
+    )
+    nvidia = pytest.importorskip("langchain_nvidia_ai_endpoints")
+    assert ad.class_backing(nvidia.ChatNVIDIA) == (None, "nvidia_nim")
+
+
+class RelayChat(BaseChatModel):
+    """A model class nobody knows wraps an SDK: it calls the openai client itself."""
+
+    sync_client: Any = None
+    async_client: Any = None
+
+    @property
+    def _llm_type(self) -> str:
+        return "relay"
+
+    @staticmethod
+    def _result(out: Any) -> ChatResult:
+        u = out.usage
+        usage = {"input_tokens": u.prompt_tokens, "output_tokens": u.completion_tokens, "total_tokens": 0}
+        message = AIMessage(content=out.choices[0].message.content, usage_metadata=usage)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _generate(
+        self, messages: list[Any], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        out = self.sync_client.chat.completions.create(
+            model="gpt-relay", messages=[{"role": "user", "content": str(messages[-1].content)}]
+        )
+        return self._result(out)
+
+    async def _agenerate(
+        self, messages: list[Any], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        out = await self.async_client.chat.completions.create(
+            model="gpt-relay", messages=[{"role": "user", "content": str(messages[-1].content)}]
+        )
+        return self._result(out)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_unknown_model_wrapping_an_instrumented_sdk_yields_its_usage(
+    openai_server: Any, telemetry: Telemetry, instrument: Any, openai_on: Any, mode: str
+) -> None:
+    model = RelayChat(sync_client=openai_server.client(), async_client=openai_server.async_client())
+    chain = RunnableLambda(lambda x: x, name="prep") | model
+    out = chain.invoke("hi") if mode == "sync" else asyncio.run(chain.ainvoke("hi"))
+    assert out.usage_metadata["input_tokens"] > 0  # what the app gets is untouched
+    spans = by_name(telemetry)
+    outer, inner = spans["chat"], spans["chat gpt-relay"]
+    # The provider call nests under the LangChain run, which keeps its span but no usage.
+    assert parent_of(inner, telemetry) is outer
+    assert (outer.attributes or {})["gen_ai.provider.name"] == "langchain"
+    assert not any(k.startswith(("gen_ai.usage", "llm.usage")) for k in outer.attributes or {})
+    assert (inner.attributes or {})["gen_ai.usage.input_tokens"] > 0
+    metrics = telemetry.metrics()
+    assert {p.attributes["gen_ai.provider.name"] for p in metrics[sc.METRIC_TOKEN_USAGE]} == {"openai"}
+    assert [p.attributes["gen_ai.provider.name"] for p in duration_points(metrics)] == ["openai"]
+    assert not trace.get_current_span().get_span_context().is_valid
+
+
+def test_model_calling_another_model_counts_the_inner_one(telemetry: Telemetry, instrument: Any) -> None:
+    inner = reply("inner answer", tokens=(7, 3))
+
+    class Router(BaseChatModel):
+        @property
+        def _llm_type(self) -> str:
+            return "router"
+
+        def _generate(
+            self, messages: list[Any], stop: Any = None, run_manager: Any = None, **kw: Any
+        ) -> ChatResult:
+            answer = inner.invoke(messages)
+            return ChatResult(
+                generations=[
+                    ChatGeneration(
+                        message=AIMessage(content=answer.content, usage_metadata=answer.usage_metadata)
+                    )
+                ]
+            )
+
+    assert Router().invoke("hi").content == "inner answer"
+    llms = llm_spans(telemetry)
+    assert len(llms) == 2
+    points = token_points(telemetry)
+    assert sorted((p.attributes["gen_ai.token.type"], p.sum) for p in points) == [("input", 7), ("output", 3)]
+    with_usage = [s for s in llms if "gen_ai.usage.input_tokens" in (s.attributes or {})]
+    assert [(s.attributes or {})["traceloop.entity.name"] for s in with_usage] == ["GenericFakeChatModel"]
 
 
 # --- NVIDIA NIM ------------------------------------------------------------------------------------
@@ -573,7 +1075,88 @@ def test_chat_nvidia_is_nvidia_nim(openai_server: Any, telemetry: Telemetry, ins
     (llm,) = llm_spans(telemetry)
     a = llm.attributes or {}
     assert a["gen_ai.provider.name"] == "nvidia_nim"
+    # The only record of this NIM call: NIM's gen_ai.system, as NIM through the openai client.
+    assert a["gen_ai.system"] == "nvidia_nim"
     assert a["gen_ai.request.model"] == "meta/llama-3.1-8b-instruct"
+    assert a["gen_ai.usage.input_tokens"] > 0
+    (duration,) = telemetry.metrics()[sc.METRIC_OPERATION_DURATION]
+    assert duration.attributes["gen_ai.system"] == "nvidia_nim"
+    assert not trace.get_current_span().get_span_context().is_valid
+
+
+@pytest.fixture(autouse=True)
+def no_nvidia_usage_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """langchain-nvidia-ai-endpoints reports usage to NVIDIA by default: never from tests."""
+    monkeypatch.setenv("NVIDIA_USAGE_TELEMETRY_ENABLED", "false")
+
+
+EMBED_MODEL = "nvidia/nv-embedqa-e5-v5"
+
+
+def _nvidia_embeddings(openai_server: Any) -> Any:
+    nvidia = pytest.importorskip("langchain_nvidia_ai_endpoints")
+    return nvidia.NVIDIAEmbeddings(
+        model=EMBED_MODEL, base_url=openai_server.base_url, api_key="nvapi-" + "x" * 30, max_batch_size=2
+    )
+
+
+@pytest.mark.parametrize("method", ["embed_query", "embed_documents", "aembed_query", "aembed_documents"])
+def test_nvidia_embeddings_are_nim_embeddings_calls(
+    openai_server: Any, telemetry: Telemetry, instrument: Any, method: str
+) -> None:
+    embeddings = _nvidia_embeddings(openai_server)
+    texts = ["alpha", "beta", "gamma"]
+    arg = texts[0] if method.endswith("query") else texts
+    call = getattr(embeddings, method)(arg)
+    result = asyncio.run(call) if method.startswith("a") else call
+    vectors = [result] if method.endswith("query") else result
+    assert len(vectors) == len([arg] if method.endswith("query") else texts)
+    assert all(len(v) == 8 for v in vectors)
+    requests = [r for r in openai_server.requests if r.path.endswith("/embeddings")]
+    assert len(requests) == (1 if method.endswith("query") else 2)  # batches of two: one span
+    s = telemetry.span()
+    a = dict(s.attributes or {})
+    assert s.name == f"embeddings {EMBED_MODEL}"
+    assert s.kind is trace.SpanKind.CLIENT
+    assert a["gen_ai.operation.name"] == "embeddings"
+    assert a["gen_ai.provider.name"] == "nvidia_nim" and a["gen_ai.system"] == "nvidia_nim"
+    assert a["llm.request.type"] == "embedding"
+    assert a["gen_ai.request.model"] == EMBED_MODEL and a["gen_ai.response.model"] == EMBED_MODEL
+    assert a["server.address"] == "127.0.0.1" and a["server.port"] == openai_server.port
+    assert a["gen_ai.openai.api_base"] == openai_server.base_url
+    assert a["gen_ai.request.encoding_formats"] == ("float",)
+    assert a["gen_ai.embeddings.dimension.count"] == 8
+    assert a["gen_ai.usage.input_tokens"] == 10 * len(requests)  # the server's 10 per request, summed
+    assert a["gen_ai.prompt.0.content"] == "alpha"
+    metrics = telemetry.metrics()
+    assert [(p.attributes["gen_ai.token.type"], p.sum) for p in metrics[sc.METRIC_TOKEN_USAGE]] == [
+        ("input", 10 * len(requests))
+    ]
+    assert [p.value for p in metrics[sc.METRIC_EMBEDDINGS_VECTOR_SIZE]] == [8]
+    (duration,) = metrics[sc.METRIC_OPERATION_DURATION]
+    assert duration.attributes["gen_ai.provider.name"] == "nvidia_nim"
+    assert duration.attributes["gen_ai.system"] == "nvidia_nim"
+
+
+def test_nvidia_embeddings_inside_a_step_and_on_error(
+    openai_server: Any, telemetry: Telemetry, instrument: Any
+) -> None:
+    embeddings = _nvidia_embeddings(openai_server)
+    chain = RunnableLambda(lambda x: x, name="prep") | RunnableLambda(embeddings.embed_query, name="embed")
+    assert len(chain.invoke("q")) == 8
+    spans = by_name(telemetry)
+    assert parent_of(spans[f"embeddings {EMBED_MODEL}"], telemetry) is spans["embed.task"]
+    telemetry.span_exporter.clear()
+    openai_server.script_error(400, "bad input")
+    with pytest.raises(Exception) as caught:
+        embeddings.embed_documents(["x"])
+    s = telemetry.span()
+    assert s.status.status_code is StatusCode.ERROR
+    assert (s.attributes or {})["error.type"] == type(caught.value).__name__
+    instrument().uninstrument()
+    telemetry.span_exporter.clear()
+    assert len(embeddings.embed_query("off")) == 8
+    assert telemetry.spans() == []
 
 
 # --- bounded state, lifecycle ----------------------------------------------------------------------
@@ -639,3 +1222,44 @@ def test_importing_the_package_does_not_import_langchain() -> None:
         """
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("order", ["imported_before", "imported_after"])
+def test_langgraph_and_nvidia_are_patched_whatever_the_import_order(order: str) -> None:
+    pytest.importorskip("langchain_nvidia_ai_endpoints")
+    code = textwrap.dedent(
+        """
+        import sys
+        import wrapt
+        from opentelemetry.sdk.trace import TracerProvider
+        if sys.argv[1] == "imported_before":
+            import langgraph.graph
+            import langchain_nvidia_ai_endpoints
+        from genai_observe.instrumentation.langchain import LangChainInstrumentor
+        instrumentor = LangChainInstrumentor()
+        instrumentor.instrument(tracer_provider=TracerProvider())
+        from langgraph.graph import StateGraph
+        from langchain_nvidia_ai_endpoints import NVIDIAEmbeddings
+        import langgraph._internal._runnable as runnable
+        def patched():
+            return (
+                isinstance(runnable.set_config_context, wrapt.FunctionWrapper),
+                isinstance(NVIDIAEmbeddings.__dict__["embed_query"], wrapt.FunctionWrapper),
+            )
+        from opentelemetry import trace
+        from langchain_core.runnables import RunnableLambda
+        probe = RunnableLambda(lambda x: getattr(trace.get_current_span(), "name", None), name="probe")
+        def current_spans():
+            return probe.invoke(1), probe.with_fallbacks([probe]).invoke(1)
+        assert patched() == (True, True), patched()
+        assert current_spans() == ("probe.workflow", "probe.task"), current_spans()
+        instrumentor.uninstrument()
+        assert patched() == (False, False), patched()
+        assert current_spans() == (None, None), current_spans()
+        instrumentor.instrument(tracer_provider=TracerProvider())
+        assert patched() == (True, True), patched()
+        assert current_spans() == ("probe.workflow", "probe.task"), current_spans()
+        """
+    )
+    env = {**os.environ, "NVIDIA_USAGE_TELEMETRY_ENABLED": "false"}
+    subprocess.run([sys.executable, "-c", code, order], check=True, env=env)

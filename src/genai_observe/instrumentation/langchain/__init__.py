@@ -3,19 +3,37 @@
 No user code changes: ``BaseCallbackManager.__init__`` is wrapped so every callback manager
 LangChain builds carries our handler, as an inheritable handler, so child runs see it too. The
 handler (``_handler.py``) turns the run tree into workflow/task/agent/tool/retriever steps and LLM
-spans. See docs/langchain.md for the span tree and the one-LLM-span policy.
+spans; ``_context.py`` makes steps and model runs current while their own code runs;
+``_nvidia.py`` records ``NVIDIAEmbeddings`` calls, which emit no callbacks. See docs/langchain.md
+for the span tree and the one-LLM-span policy.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import sys
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
-from opentelemetry import context as otel_context
+import wrapt
 
 from ..._recorder import report_internal_error
 from .._base import GenAIInstrumentor
+from . import _context
+
+# Modules whose ``set_config_context`` (looked up as a module global when a step runs) is wrapped
+# so that a step's own code runs with the step's span current (see _context.py).
+# The defining module comes last, so that the others, imported here if they were not yet, take the
+# original by name and get a wrapper of their own (undone on uninstrument). A module that imports
+# it by name later keeps our wrapper; it asks the live handler, so it is inert while we are off.
+_CORE_STEP_MODULES: Final = (
+    "langchain_core.runnables.base",
+    "langchain_core.runnables.fallbacks",
+    "langchain_core.tools.base",
+    "langchain_core.runnables.config",
+)
+# Imported only by apps that use them: patched from their own post-import hooks.
+_LANGGRAPH_STEP_MODULE: Final = "langgraph._internal._runnable"
+_NVIDIA_EMBEDDINGS_MODULE: Final = "langchain_nvidia_ai_endpoints.embeddings"  # = _nvidia.MODULE
 
 
 class LangChainInstrumentor(GenAIInstrumentor):
@@ -57,91 +75,62 @@ class LangChainInstrumentor(GenAIInstrumentor):
                     report_internal_error("langchain.add_handler", exc)
 
         self._wrap("langchain_core.callbacks.base", "BaseCallbackManager.__init__", init_wrapper)
-        # A delegated model run makes its step current from inside a callback; these wrappers put
-        # the caller's context back when the model method returns (or per streamed chunk).
+        # A model run is made current from inside a callback; these wrappers note the model class
+        # for the handler and put the caller's context back when the model method returns (or per
+        # streamed chunk).
         for module_name, cls in (
             ("langchain_core.language_models.chat_models", "BaseChatModel"),
             ("langchain_core.language_models.llms", "BaseLLM"),
         ):
-            self._wrap(module_name, f"{cls}.generate", _restore_sync)
-            self._wrap(module_name, f"{cls}.agenerate", _restore_async)
-            self._wrap(module_name, f"{cls}.stream", _restore_stream)
-            self._wrap(module_name, f"{cls}.astream", _restore_astream)
+            self._wrap(module_name, f"{cls}.generate", _context.model_sync)
+            self._wrap(module_name, f"{cls}.agenerate", _context.model_async)
+            self._wrap(module_name, f"{cls}.stream", _context.model_stream)
+            self._wrap(module_name, f"{cls}.astream", _context.model_astream)
+        self._wrap(
+            "langchain_core.language_models.llms", "BaseLLM._agenerate_helper", _context.llm_agenerate_helper
+        )
+        scope = _context.step_scope(self._step_context)
+        for module_name in _CORE_STEP_MODULES:
+            self._wrap(module_name, "set_config_context", scope)
+        self._step_scope = scope
+        self._on_extra_import(_LANGGRAPH_STEP_MODULE, self._patch_langgraph)
+        self._on_extra_import(_NVIDIA_EMBEDDINGS_MODULE, self._patch_nvidia)
 
+    def _step_context(self, config: Any) -> Any:
+        handler = self._handler
+        return handler.step_context(config) if handler is not None else None
 
-def _restore_sync(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    token = _snapshot()
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        _restore(token)
+    # --- modules outside langchain_core, patched when they are imported --------------------------
 
+    def _on_extra_import(self, module_name: str, patch: Any) -> None:
+        """Run ``patch`` now if ``module_name`` is loaded, else from its post-import hook (once)."""
+        if module_name in sys.modules:
+            self._run_extra(patch)
+            return
+        registered: set[str] = self.__dict__.setdefault("_extra_hooks", set())
+        if module_name in registered:
+            return  # the hook of an earlier instrument() stays registered; it checks _active
+        registered.add(module_name)
+        wrapt.register_post_import_hook(lambda _module: self._run_extra(patch), module_name)
 
-async def _restore_async(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    token = _snapshot()
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        _restore(token)
-
-
-def _restore_stream(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    return _restoring_iterator(wrapped(*args, **kwargs))
-
-
-def _restore_astream(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    return _restoring_async_iterator(wrapped(*args, **kwargs))
-
-
-def _restoring_iterator(inner: Iterator[Any]) -> Iterator[Any]:
-    """Yields ``inner``'s items; whatever a callback made current during a step is undone after it."""
-    try:
-        while True:
-            token = _snapshot()
-            try:
-                item = next(inner)
-            except StopIteration:
+    def _run_extra(self, patch: Any) -> None:
+        with self._lock:
+            if not getattr(self, "_active", False) or self._handler is None:
                 return
-            finally:
-                _restore(token)
-            yield item
-    finally:
-        close = getattr(inner, "close", None)
-        if close is not None:
-            close()
-
-
-async def _restoring_async_iterator(inner: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    try:
-        while True:
-            token = _snapshot()
             try:
-                item = await inner.__anext__()
-            except StopAsyncIteration:
-                return
-            finally:
-                _restore(token)
-            yield item
-    finally:
-        aclose = getattr(inner, "aclose", None)
-        if aclose is not None:
-            await aclose()
+                patch()
+            except Exception as exc:
+                report_internal_error(f"{self.name}.patch_extra", exc)
 
+    def _patch_langgraph(self) -> None:
+        self._wrap(_LANGGRAPH_STEP_MODULE, "set_config_context", self._step_scope)
 
-def _snapshot() -> object | None:
-    try:
-        return otel_context.attach(otel_context.get_current())
-    except Exception as exc:
-        report_internal_error("langchain.snapshot", exc)
-        return None
+    def _patch_nvidia(self) -> None:
+        from . import _nvidia
 
-
-def _restore(token: object | None) -> None:
-    if token is not None:
-        try:
-            otel_context.detach(token)  # type: ignore[arg-type]
-        except Exception as exc:
-            report_internal_error("langchain.restore", exc)
+        for method in _nvidia.METHODS:
+            self._wrap(_nvidia.MODULE, f"{_nvidia.CLASS}.{method}", _nvidia.wrapper(self.recorder, method))
+        self._wrap(_nvidia.MODULE, f"{_nvidia.CLASS}._process_response", _nvidia.process_response)
 
 
 __all__ = ["LangChainInstrumentor"]

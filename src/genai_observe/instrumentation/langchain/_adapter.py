@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -46,6 +47,19 @@ _BACKING: Final[tuple[tuple[tuple[str, ...], str | None, str], ...]] = (
     (("langchain_nvidia_ai_endpoints",), None, sc.PROVIDER_NVIDIA_NIM),
     (("langchain", "chat_models", "nvidia_ai_endpoints"), None, sc.PROVIDER_NVIDIA_NIM),
 )
+# The same, by the package a model class (or one of its base classes) is defined in: the live
+# model's class ancestry catches subclasses defined elsewhere (``ChatDeepSeek(BaseChatOpenAI)``
+# in langchain-deepseek, ``ChatXAI`` in langchain-xai, an app's own ``ChatOpenAI`` subclass), whose
+# serialized id names their own package.
+_BACKING_PACKAGES: Final[dict[str, tuple[str | None, str]]] = {
+    "langchain_openai": ("openai", sc.PROVIDER_OPENAI),
+    "langchain_anthropic": ("anthropic", sc.PROVIDER_ANTHROPIC),
+    "langchain_aws": ("bedrock", sc.PROVIDER_AWS_BEDROCK),
+    "langchain_ollama": ("ollama", sc.PROVIDER_OLLAMA),
+    "langchain_nvidia_ai_endpoints": (None, sc.PROVIDER_NVIDIA_NIM),
+}
+# Per model class; weak, so a class that goes away takes its entry with it.
+_class_backing: weakref.WeakKeyDictionary[type, tuple[str | None, str] | None] = weakref.WeakKeyDictionary()
 _INVOCATION_MODEL_KEYS: Final = ("model", "model_name", "model_id", "deployment_name")
 
 
@@ -63,6 +77,37 @@ def backing(path: Sequence[str]) -> tuple[str | None, str]:
         if parts[: len(prefix)] == prefix:
             return instrumentation, provider
     return None, sc.PROVIDER_LANGCHAIN
+
+
+def class_backing(cls: type) -> tuple[str | None, str] | None:
+    """``backing`` from a model class's ancestry (most derived first), None when no base class
+    comes from a known integration package."""
+    try:
+        return _class_backing[cls]
+    except KeyError:
+        pass
+    except TypeError:
+        return None
+    found: tuple[str | None, str] | None = None
+    for klass in getattr(cls, "__mro__", ()):
+        module = getattr(klass, "__module__", None)
+        entry = _BACKING_PACKAGES.get(module.partition(".")[0]) if isinstance(module, str) else None
+        if entry is not None:
+            if entry[0] == "openai" and klass.__name__.startswith("Azure"):
+                entry = ("openai", sc.PROVIDER_AZURE_OPENAI)
+            found = entry
+            break
+    try:
+        _class_backing[cls] = found
+    except TypeError:
+        pass
+    return found
+
+
+def model_backing(cls: type | None, serialized: Mapping[str, Any] | None) -> tuple[str | None, str]:
+    """The live model's class ancestry when known, else its serialized id."""
+    found = class_backing(cls) if cls is not None else None
+    return found if found is not None else backing(class_path(serialized))
 
 
 def is_instrumented(instrumentation: str | None) -> bool:
@@ -83,6 +128,27 @@ def is_instrumented(instrumentation: str | None) -> bool:
     if cls is None:
         return False
     return bool(cls().is_instrumented_by_opentelemetry)
+
+
+# LangChain's ``create_agent`` (langchain >= 1.0) compiles its graph with this metadata, which every
+# child run inherits; ``lc_agent_name`` is set when the agent is given a name.
+_CREATE_AGENT_INTEGRATION: Final = "langchain_create_agent"
+
+
+def agent_marker(metadata: Mapping[str, Any] | None) -> tuple[str, str | None] | None:
+    """The create_agent marker of a run's metadata (with the agent's name), or None."""
+    if not isinstance(metadata, Mapping) or metadata.get("ls_integration") != _CREATE_AGENT_INTEGRATION:
+        return None
+    name = metadata.get("lc_agent_name")
+    return _CREATE_AGENT_INTEGRATION, name if isinstance(name, str) else None
+
+
+def is_graph_node(name: str, tags: Sequence[str] | None, metadata: Mapping[str, Any] | None) -> bool:
+    """Whether a chain run is a LangGraph node: LangGraph tags it ``graph:step:N`` and names the
+    node in ``langgraph_node`` (children of the node inherit the metadata, not the name and tag)."""
+    if not isinstance(metadata, Mapping) or metadata.get("langgraph_node") != name:
+        return False
+    return any(isinstance(t, str) and t.startswith("graph:step:") for t in tags or ())
 
 
 def run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any], default: str) -> str:
@@ -112,7 +178,11 @@ def llm_call(
     call = LLMCall(
         operation=sc.OP_CHAT if chat else sc.OP_TEXT_COMPLETION,
         provider=provider,
-        system=sc.GEN_AI_SYSTEM_BY_PROVIDER[sc.PROVIDER_LANGCHAIN],
+        # NIM through LangChain (ChatNVIDIA) has no instrumented SDK underneath: this run is the
+        # NIM call's only record, so it carries NIM's gen_ai.system, as NIM through openai does.
+        system=None
+        if provider == sc.PROVIDER_NVIDIA_NIM
+        else sc.GEN_AI_SYSTEM_BY_PROVIDER[sc.PROVIDER_LANGCHAIN],
     )
     model = next((params[k] for k in _INVOCATION_MODEL_KEYS if isinstance(params.get(k), str)), None)
     if model is None and isinstance(meta.get("ls_model_name"), str):

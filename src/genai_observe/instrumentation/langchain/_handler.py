@@ -6,10 +6,14 @@ tasks interleave freely). A bounded map run_id -> run keeps the span and the con
 start under; an entry is released when its run ends or fails, and the oldest entries are evicted
 (their spans ended) when the map is full.
 
-LLM runs follow one rule (docs/langchain.md): a model whose provider SDK we also instrument
-(``ChatOpenAI`` with the openai instrumentation on, ...) becomes a ``task`` step, made current
-while it runs so the provider's LLM span nests under it and alone carries usage and metrics;
-any other model run is the LLM span itself, recorded through ``Recorder.start``.
+LLM runs follow one rule (docs/langchain.md): the innermost recorded LLM call counts. A model
+whose class (or a base class) wraps a provider SDK we also instrument (``ChatOpenAI`` and its
+subclasses with the openai instrumentation on, ...) becomes a ``task`` step, made current while
+it runs so the provider's LLM span nests under it and alone carries usage and metrics; any other
+model run is the LLM span itself, recorded through ``Recorder.start`` and made current as a
+yielding context, so an LLM call recorded underneath takes its usage and metrics over.
+
+A step's own code runs with the step current through ``step_context`` (see _context.py).
 """
 
 from __future__ import annotations
@@ -21,24 +25,28 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 
 from ... import _semconv as sc
 from ..._recorder import Invocation, Recorder, report_internal_error
 from ..._steps import Step, StepRecorder
 from . import _adapter as ad
+from ._context import MODEL_SCOPE, callbacks_parent
 
 MAX_RUNS: Final = 10_000
 # LangGraph tags its plumbing (channel writes, branch routing) with this: no span, children go to
 # the nearest visible ancestor.
 _HIDDEN_TAG: Final = "langgraph:hidden"
 _AGENT_CLASSES: Final = frozenset({"AgentExecutor"})
+# LangGraph node names that make their graph an agent: ``create_react_agent`` (langgraph.prebuilt)
+# calls its model node "agent", as many hand-built ReAct graphs do.
+_AGENT_NODES: Final = frozenset({"agent"})
 
 
 class _Run:
-    """Bookkeeping of one live run. ``context``: what its children start under."""
+    """Bookkeeping of one live run. ``context``: what its children start under; ``agent``: the
+    ``create_agent`` marker of the agent run it is part of (metadata is inherited by child runs)."""
 
-    __slots__ = ("context", "invocation", "step", "workflow")
+    __slots__ = ("agent", "context", "invocation", "step", "workflow")
 
     def __init__(
         self,
@@ -46,11 +54,13 @@ class _Run:
         workflow: str | None,
         step: Step | None = None,
         invocation: Invocation | None = None,
+        agent: object = None,
     ) -> None:
         self.context = context
         self.workflow = workflow
         self.step = step
         self.invocation = invocation
+        self.agent = agent
 
     def close(self) -> None:
         """End what is still open without an outcome (eviction)."""
@@ -98,6 +108,17 @@ class GenAICallbackHandler(BaseCallbackHandler):
         with self._lock:
             return self._runs.pop(run_id, None)
 
+    def step_context(self, config: Any) -> otel_context.Context | None:
+        """The context a step's own code runs in, for ``set_config_context(config)`` (_context.py):
+        the step named by the config's callback manager, when it is a run of ours."""
+        if not self.active:
+            return None
+        run_id = callbacks_parent(config)
+        if run_id is None:
+            return None
+        run = self._runs.get(run_id)  # a read, on every step: no lock
+        return run.context if run is not None else None
+
     def _parent(self, parent_run_id: UUID | None) -> _Run | None:
         if parent_run_id is None:
             return None
@@ -114,8 +135,11 @@ class GenAICallbackHandler(BaseCallbackHandler):
         tool_call_id: str | None = None,
         *,
         chain: bool = False,
+        agent: object = None,
     ) -> _Run:
         parent = self._parent(parent_run_id)
+        if agent is None and parent is not None:
+            agent = parent.agent
         if parent is None and chain and kind == sc.SPAN_KIND_TASK:
             kind = sc.SPAN_KIND_WORKFLOW  # a root chain is the workflow
         context = parent.context if parent is not None else None
@@ -129,7 +153,7 @@ class GenAICallbackHandler(BaseCallbackHandler):
             inputs=ad.plain(inputs) if capture and inputs is not None else None,
             tool_call_id=tool_call_id,
         )
-        run = _Run(step.context(context) if step is not None else context, workflow, step=step)
+        run = _Run(step.context(context) if step is not None else context, workflow, step=step, agent=agent)
         self._store(run_id, run)
         return run
 
@@ -169,13 +193,29 @@ class GenAICallbackHandler(BaseCallbackHandler):
                     _Run(
                         parent.context if parent else None,
                         parent.workflow if parent else None,
+                        agent=parent.agent if parent else None,
                     ),
                 )
                 return
             path = ad.class_path(serialized)
-            kind = sc.SPAN_KIND_AGENT if path and path[-1] in _AGENT_CLASSES else sc.SPAN_KIND_TASK
             name = ad.run_name(serialized, kwargs, "chain")
-            self._start_step(kind, name, run_id, parent_run_id, inputs, chain=True)
+            parent = self._parent(parent_run_id)
+            kind, agent = sc.SPAN_KIND_TASK, None
+            marker = ad.agent_marker(metadata)
+            if path and path[-1] in _AGENT_CLASSES:
+                kind = sc.SPAN_KIND_AGENT
+            elif marker is not None and (parent is None or parent.agent != marker):
+                # The top run carrying a create_agent marker is the agent; its children carry the
+                # marker too (inherited metadata) and stay what they are.
+                kind, agent = sc.SPAN_KIND_AGENT, marker
+            self._start_step(kind, name, run_id, parent_run_id, inputs, chain=True, agent=agent)
+            if (
+                name in _AGENT_NODES
+                and parent is not None
+                and parent.step is not None
+                and ad.is_graph_node(name, tags, metadata)
+            ):
+                parent.step.promote(sc.SPAN_KIND_AGENT)  # a ReAct graph: the graph run is the agent
         except Exception as exc:
             report_internal_error("langchain.chain_start", exc)
 
@@ -257,7 +297,12 @@ class GenAICallbackHandler(BaseCallbackHandler):
         chat: bool,
     ) -> None:
         name = ad.run_name(serialized, kwargs, "llm")
-        instrumentation, provider = ad.backing(ad.class_path(serialized))
+        # Set by the model-method wrappers (_context.py): inside generate/stream/..., whose wrapper
+        # restores the caller's context when the method returns (or per streamed chunk). Only then
+        # is the run made current: no token has to survive callbacks that LangChain runs in other
+        # contexts (async on_llm_end is shielded: a new task).
+        scope = MODEL_SCOPE.get()
+        instrumentation, provider = ad.model_backing(scope.cls if scope else None, serialized)
         if ad.is_instrumented(instrumentation):
             # The provider's own span is the LLM span; this run is a step it nests under.
             run = self._start_step(
@@ -267,11 +312,8 @@ class GenAICallbackHandler(BaseCallbackHandler):
                 parent_run_id,
                 inputs[0] if isinstance(inputs, list) and inputs else None,
             )
-            if run.step is not None and run.context is not None:
-                # Made current for the SDK call; the model-method wrappers (__init__.py) restore the
-                # caller's context when the method returns, so no token has to survive callbacks
-                # that LangChain runs in other contexts (async on_llm_end is shielded: a new task).
-                otel_context.attach(run.context)
+            if scope is not None and run.step is not None and run.context is not None:
+                scope.make_current(run.context)
             return
         parent = self._parent(parent_run_id)
         call = ad.llm_call(serialized, kwargs, metadata, provider, chat=chat)
@@ -282,8 +324,18 @@ class GenAICallbackHandler(BaseCallbackHandler):
         call.legacy_attributes[sc.TRACELOOP_ENTITY_NAME] = name
         context = parent.context if parent is not None else None
         invocation = self.recorder.start(call, parent=context)
-        child_context = trace.set_span_in_context(invocation.span, context) if invocation else context
-        self._store(run_id, _Run(child_context, workflow, invocation=invocation))
+        child_context = context
+        if invocation is not None:
+            # Current while the model runs: an LLM call of ours made underneath (by a model class
+            # not known to wrap an instrumented SDK) nests under it and makes it yield: this span
+            # then carries no usage and records no metrics (Invocation.yielding_context).
+            child_context = invocation.yielding_context(context)
+            if scope is not None:
+                scope.make_current(child_context)
+        self._store(
+            run_id,
+            _Run(child_context, workflow, invocation=invocation, agent=parent.agent if parent else None),
+        )
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._runs.get(run_id)  # a read; per-chunk, so no lock
