@@ -2,8 +2,8 @@
 
 Export is real and counted: the instrumented runs use SDK providers built by ``genai_observe.init``
 (batch span processor, periodic metric reader, OTLP/HTTP exporters) shipping to a local sink that
-accepts everything. Timings are per call with ``time.perf_counter_ns``; medians and p99 are
-reported, never asserted.
+accepts everything. Timings are per call with ``time.perf_counter_ns``; medians, p99 and minimums
+are reported, never asserted.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import gc
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -72,6 +72,9 @@ class Result:
             "ratio": round(inst / base, 3) if base else None,
             "base_p99_us": round(self._pct(self.base_ns, 0.99), 1),
             "inst_p99_us": round(self._pct(self.inst_ns, 0.99), 1),
+            # The fastest call of each side: what the code costs when nothing else runs, so the
+            # least disturbed by other load on the machine (medians shift with it).
+            "added_min_us": round((min(self.inst_ns) - min(self.base_ns)) / 1000, 1),
             **{k: round(v, 2) for k, v in self.extra.items()},
         }
 
@@ -104,3 +107,81 @@ def interleaved(
         done += block
     toggle(False)
     return Result(name, base, inst, {})
+
+
+def instrument_toggle(instrumentor: Any, handle: Any) -> Callable[[bool], None]:
+    """Turn ``instrumentor`` on (with the real providers of ``handle``) or off between blocks."""
+    kwargs = {
+        "tracer_provider": handle.tracer_provider,
+        "meter_provider": handle.meter_provider,
+        "logger_provider": handle.logger_provider,
+        "capture": handle.settings.capture,
+        "profile": handle.settings.profile,
+    }
+
+    def toggle(on: bool) -> None:
+        if on and not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(**kwargs)
+        elif not on and instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+
+    return toggle
+
+
+def streamed(
+    name: str,
+    open_stream: Callable[[], Iterable[Any]],
+    toggle: Callable[[bool], None],
+    *,
+    chunks: int,
+    iterations: int,
+    warmup: int,
+) -> Result:
+    """Time whole streams (call + full consumption) and, separately, the time to the first chunk.
+
+    ``open_stream`` makes the call and returns what the application iterates; ``chunks`` is the
+    number of wire events per stream, so the per-chunk figure is the whole added cost (span start,
+    end and export included) spread over them: an upper bound on the marginal per-chunk cost.
+    """
+    ttfc: dict[bool, list[int]] = {False: [], True: []}
+    state = {"on": False}
+
+    def call() -> None:
+        start = time.perf_counter_ns()
+        first = True
+        for _ in open_stream():
+            if first:
+                ttfc[state["on"]].append(time.perf_counter_ns() - start)
+                first = False
+
+    def stream_toggle(on: bool) -> None:
+        state["on"] = on
+        toggle(on)
+
+    warm = warmup // 4
+    # Short blocks: a stream lasts milliseconds, so blocks of 50 would leave a burst of other load
+    # on the machine to one side of the comparison.
+    result = interleaved(
+        name, call, stream_toggle, iterations=max(iterations // 4, 200), warmup=warm, block=10
+    )
+    base_ttfc = statistics.median(ttfc[False][warm:]) / 1000  # warm-up calls left out
+    inst_ttfc = statistics.median(ttfc[True][warm:]) / 1000
+    row = result.row()
+    result.extra = {
+        "chunks": chunks,
+        "added_us_per_chunk": row["added_us"] / chunks,
+        "added_min_us_per_chunk": row["added_min_us"] / chunks,
+        "base_ttfc_us": base_ttfc,
+        "inst_ttfc_us": inst_ttfc,
+        "added_ttfc_us": inst_ttfc - base_ttfc,
+    }
+    return result
+
+
+def per_chunk_estimate(stream: Result, call: Result) -> Result:
+    """Add an estimate of the marginal per-chunk cost: the stream's added cost less the added cost
+    of the same provider's non-streamed call (span start, end and export), over the chunks."""
+    added_stream = stream.row()["added_us"]
+    added_call = call.row()["added_us"]
+    stream.extra["est_marginal_us_per_chunk"] = (added_stream - added_call) / stream.extra["chunks"]
+    return stream

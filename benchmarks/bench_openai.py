@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import httpx2
@@ -11,7 +10,7 @@ import openai
 
 from genai_observe.instrumentation.openai import OpenAIInstrumentor
 
-from ._harness import Result, interleaved
+from ._harness import Result, instrument_toggle, interleaved, per_chunk_estimate, streamed
 
 CHUNKS = 100
 _CHAT = json.dumps(
@@ -108,7 +107,10 @@ def _handler(request: httpx2.Request) -> httpx2.Response:
     return httpx2.Response(200, content=_CHAT, headers={"content-type": "application/json"})
 
 
-MESSAGES = [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": "Hello there!"}]
+MESSAGES: Any = [
+    {"role": "system", "content": "You are helpful."},
+    {"role": "user", "content": "Hello there!"},
+]
 
 
 def run(handle: Any, iterations: int, warmup: int) -> list[Result]:
@@ -118,84 +120,41 @@ def run(handle: Any, iterations: int, warmup: int) -> list[Result]:
         max_retries=0,
         http_client=httpx2.Client(transport=httpx2.MockTransport(_handler)),
     )
-    instrumentor = OpenAIInstrumentor()
-    kwargs = {
-        "tracer_provider": handle.tracer_provider,
-        "meter_provider": handle.meter_provider,
-        "logger_provider": handle.logger_provider,
-        "capture": handle.settings.capture,
-        "profile": handle.settings.profile,
-    }
-
-    def toggle(on: bool) -> None:
-        if on and not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument(**kwargs)
-        elif not on and instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
-
-    results = []
-    results.append(
+    toggle = instrument_toggle(OpenAIInstrumentor(), handle)
+    results = [
         interleaved(
             "openai.chat",
             lambda: client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES),
             toggle,
             iterations=iterations,
             warmup=warmup,
-        )
-    )
-    results.append(
+        ),
         interleaved(
             "openai.embeddings",
             lambda: client.embeddings.create(model="text-embedding-3-small", input="hello world"),
             toggle,
             iterations=iterations,
             warmup=warmup,
-        )
-    )
-    results.append(
+        ),
         interleaved(
             "openai.responses",
             lambda: client.responses.create(model="gpt-4.1", input="Hello there!"),
             toggle,
             iterations=iterations,
             warmup=warmup,
+        ),
+    ]
+    results.append(
+        streamed(
+            "openai.chat.stream",
+            lambda: client.chat.completions.create(
+                model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+            ),
+            toggle,
+            chunks=CHUNKS + 1,
+            iterations=iterations,
+            warmup=warmup,
         )
     )
-
-    ttfc: dict[bool, list[int]] = {False: [], True: []}
-    state = {"on": False}
-
-    def stream_call() -> None:
-        start = time.perf_counter_ns()
-        stream = client.chat.completions.create(
-            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-        )
-        first = True
-        for _ in stream:
-            if first:
-                ttfc[state["on"]].append(time.perf_counter_ns() - start)
-                first = False
-
-    def stream_toggle(on: bool) -> None:
-        state["on"] = on
-        toggle(on)
-
-    streamed = interleaved(
-        "openai.chat.stream",
-        stream_call,
-        stream_toggle,
-        iterations=max(iterations // 4, 200),
-        warmup=warmup // 4,
-    )
-    base_ttfc = sorted(ttfc[False])[len(ttfc[False]) // 2] / 1000
-    inst_ttfc = sorted(ttfc[True])[len(ttfc[True]) // 2] / 1000
-    row = streamed.row()
-    streamed.extra = {
-        "chunks": CHUNKS + 1,
-        "added_us_per_chunk": row["added_us"] / (CHUNKS + 1),
-        "base_ttfc_us": base_ttfc,
-        "inst_ttfc_us": inst_ttfc,
-        "added_ttfc_us": inst_ttfc - base_ttfc,
-    }
-    results.append(streamed)
+    per_chunk_estimate(results[-1], results[0])
     return results
