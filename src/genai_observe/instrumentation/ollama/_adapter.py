@@ -43,11 +43,21 @@ MAX_STREAM_TOOL_CALLS: Final = 128
 _SEQUENCES = (list, tuple)
 
 
+_IS_MAPPING: dict[type, bool] = {}
+
+
 def get(obj: Any, key: str, default: Any = None) -> Any:
     """``obj[key]`` for mappings, ``obj.key`` for models; ``default`` when absent or None."""
     if obj is None:
         return default
-    value = obj.get(key, default) if isinstance(obj, Mapping) else getattr(obj, key, default)
+    # Called several times per streamed chunk: the Mapping ABC check is answered once per type.
+    kind = type(obj)
+    mapping = _IS_MAPPING.get(kind)
+    if mapping is None:
+        mapping = isinstance(obj, Mapping)
+        if len(_IS_MAPPING) < 64:  # a handful of SDK types in practice; never unbounded
+            _IS_MAPPING[kind] = mapping
+    value = obj.get(key, default) if mapping else getattr(obj, key, default)
     return default if value is None else value
 
 
