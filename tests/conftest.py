@@ -22,10 +22,17 @@ from genai_observe._content import ContentPolicy
 from genai_observe._export import DELTA_TEMPORALITY
 from genai_observe._recorder import METRICS, Recorder
 from tests.rig.fixtures import otlp_receiver
+from tests.rig.fixtures_anthropic import anthropic_server, anthropic_server_session
+from tests.rig.fixtures_bedrock import aws_env, bedrock_server, bedrock_server_session
 from tests.rig.fixtures_ollama import ollama_server, ollama_server_session
 from tests.rig.fixtures_openai import openai_server, openai_server_session
 
 __all__ = [
+    "anthropic_server",
+    "anthropic_server_session",
+    "aws_env",
+    "bedrock_server",
+    "bedrock_server_session",
     "ollama_server",
     "ollama_server_session",
     "openai_server",

@@ -516,6 +516,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 128  # the stdlib default (5) refuses bursts of concurrent clients
     daemon_threads = True
     allow_reuse_address = True
     owner: AnthropicMockServer

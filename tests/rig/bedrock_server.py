@@ -39,6 +39,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -208,6 +209,9 @@ class Reply:
     * ``body``/``events``: raw overrides (bytes of the JSON body / encoded event-stream messages).
     * ``token_headers``: send the ``X-Amzn-Bedrock-*-Token-Count`` headers on InvokeModel.
     * ``invocation_metrics``: put ``amazon-bedrock-invocationMetrics`` in the last stream chunk.
+    * ``delay``: seconds to wait before answering (a client ``read_timeout`` below it times out).
+    * ``truncate``: JSON answers (Converse, InvokeModel) send half their body, with the full
+      ``Content-Length``, then close the connection.
     """
 
     text: str | None = None
@@ -230,6 +234,8 @@ class Reply:
     invocation_metrics: bool = True
     embedding_dimensions: int | None = None
     response_model: str | None = None
+    delay: float = 0.0
+    truncate: bool = False
 
 
 @dataclass
@@ -1025,6 +1031,8 @@ class BedrockMockServer:
         with self._lock:
             self.requests.append(request)
         reply = self._next()
+        if reply.delay > 0:
+            time.sleep(reply.delay)
         request_id = hashlib.sha1(raw + h.path.encode()).hexdigest()[:32]
         base_headers = {"x-amzn-RequestId": request_id, **reply.headers}
         if reply.error is not None or reply.status >= 300:
@@ -1048,9 +1056,17 @@ class BedrockMockServer:
             self._invoke_stream(h, reply, answer, base_headers)
         elif action == "converse":
             if reply.body is not None:
-                _send(h, 200, reply.body, reply.content_type or "application/json", base_headers)
+                _send(
+                    h,
+                    200,
+                    reply.body,
+                    reply.content_type or "application/json",
+                    base_headers,
+                    truncate=reply.truncate,
+                )
             else:
-                _send_json(h, 200, _converse_body(answer), base_headers)
+                data = json.dumps(_converse_body(answer)).encode("utf-8")
+                _send(h, 200, data, "application/json", base_headers, truncate=reply.truncate)
         else:
             events = list(reply.events) if reply.events is not None else _converse_events(answer)
             _send_events(h, events, reply, base_headers)
@@ -1107,7 +1123,7 @@ class BedrockMockServer:
                 extra["X-Amzn-Bedrock-Cache-Read-Input-Token-Count"] = str(u.cache_read)
                 extra["X-Amzn-Bedrock-Cache-Write-Input-Token-Count"] = str(u.cache_write)
         extra["X-Amzn-Bedrock-Invocation-Latency"] = "321"
-        _send(h, 200, data, content_type, extra)
+        _send(h, 200, data, content_type, extra, truncate=reply.truncate)
 
     def _invoke_stream(
         self, h: BaseHTTPRequestHandler, reply: Reply, a: _Answer, headers: dict[str, str]
@@ -1162,7 +1178,12 @@ def _json_or_none(raw: bytes) -> Any:
 
 
 def _send(
-    h: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str, headers: Mapping[str, str]
+    h: BaseHTTPRequestHandler,
+    status: int,
+    data: bytes,
+    content_type: str,
+    headers: Mapping[str, str],
+    truncate: bool = False,
 ) -> None:
     h.send_response(status)
     h.send_header("Content-Type", content_type)
@@ -1170,8 +1191,14 @@ def _send(
         h.send_header(name, value)
     h.send_header("Content-Length", str(len(data)))
     h.end_headers()
-    h.wfile.write(data)
+    h.wfile.write(data[: len(data) // 2] if truncate else data)
     h.wfile.flush()
+    if truncate:  # the transport breaks mid-body
+        h.close_connection = True
+        try:
+            h.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _send_json(h: BaseHTTPRequestHandler, status: int, obj: Any, headers: Mapping[str, str]) -> None:
