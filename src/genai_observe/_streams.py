@@ -36,13 +36,13 @@ class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[type-arg]
         self._self_fill = fill
 
     def _self_chunk(self, chunk: Any) -> None:
-        self._self_inv.chunk()
-        handler = self._self_on_chunk
-        if handler is not None:
-            try:
+        try:
+            self._self_inv.chunk()
+            handler = self._self_on_chunk
+            if handler is not None:
                 handler(chunk)
-            except Exception as exc:
-                report_internal_error("stream.on_chunk", exc)
+        except Exception as exc:
+            report_internal_error("stream.on_chunk", exc)
 
     def _self_end(self, reason: str) -> None:
         inv = self._self_inv

@@ -56,16 +56,6 @@ from ._providers import (
 MESSAGES = [{"role": "user", "content": "hello"}]
 CONVERSE_MESSAGES = [{"role": "user", "content": [{"text": "hello"}]}]
 CLAUDE_BODY = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 20, "messages": MESSAGES})
-# A response body the SDK fails to parse behind with_raw_response (langchain-openai always uses it):
-# the caller gets the SDK's error, but the span does not record it. openai: _raw_response() in
-# instrumentation/openai/__init__.py calls raw.parse() unguarded, _deliver() logs the SDK's error as
-# an internal error of ours and ends the span without error. anthropic: _RawResponse.parse() in
-# instrumentation/anthropic/__init__.py lets the error through without ending the span, which stays
-# open until the response object is collected, then ends without error. Same in
-# _RawResponseProxy.parse (openai's with_streaming_response).
-RAW_PARSE_BUG = (
-    "bug: with_raw_response + unparseable body: the span does not record the error (_raw_response)"
-)
 TIMEOUT = 0.5  # the client timeout of the timeout cases; their server waits longer (LATE)
 LATE = 2.0
 SERVERS = {
@@ -407,7 +397,7 @@ def _faults() -> list[Fault]:
         ),
         Fault("openai", "chat-raw", "http-429", {"status": 429, "retry_after": 0.01}),
         Fault("openai", "chat-raw", "truncated-body", {"break_after": 1}),
-        Fault("openai", "chat-raw", "malformed-json", {"malformed": True}, bug=RAW_PARSE_BUG),
+        Fault("openai", "chat-raw", "malformed-json", {"malformed": True}),
         Fault("openai", "chat-stream", "http-500", {"status": 500}),
         Fault("openai", "chat-stream", "malformed-sse", {"malformed": True}),
         Fault("openai", "chat-stream", "connection-drop", {"break_after": 2}),
@@ -433,7 +423,7 @@ def _faults() -> list[Fault]:
             usage=False,
         ),
         Fault("anthropic", "messages-raw", "http-429", {"status": 429}),
-        Fault("anthropic", "messages-raw", "malformed-json", {"raw_body": b"{not json"}, bug=RAW_PARSE_BUG),
+        Fault("anthropic", "messages-raw", "malformed-json", {"raw_body": b"{not json"}),
         Fault("anthropic", "messages-sse", "http-529", {"status": 529}),
         Fault("anthropic", "messages-sse", "malformed-sse", {"events": [("message_start", "{not json")]}),
         Fault("anthropic", "messages-sse", "connection-drop", {"break_after": 3}),
@@ -576,7 +566,7 @@ def _faults() -> list[Fault]:
         Fault("langchain", "chain", "http-429", {"status": 429, "retry_after": 0.01}),
         Fault("langchain", "chain", "http-500", {"status": 500}),
         Fault("langchain", "chain", "timeout", {"delay": LATE}, timeout=TIMEOUT),
-        Fault("langchain", "chain", "malformed-json", {"malformed": True}, bug=RAW_PARSE_BUG),
+        Fault("langchain", "chain", "malformed-json", {"malformed": True}),
         Fault("langchain", "chain", "truncated-body", {"break_after": 1}),
         Fault("langchain", "chain", "no-usage", {"include_usage": False}, usage=False),
         Fault("langchain", "chain-stream", "http-500", {"status": 500}),
@@ -713,14 +703,6 @@ def _langchain_plain_at_run_end(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(langchain_ad, "plain", plain)
 
 
-# A failure while reading a LangChain run's output leaves the run's step span open forever:
-# _handler.py _end() pops the run, then evaluates ad.plain(output) before run.step.end(); and
-# on_llm_end() evaluates ad.result_text(response) before calling _end() at all.
-RUN_END_BUG = "bug: a failure reading a LangChain run's output leaves its step span open (_handler.py)"
-# A failure in Invocation.chunk (the per-chunk timing every stream proxy records) escapes into the
-# caller's loop: _streams._ProxyBase._self_chunk calls it outside any error handling.
-CHUNK_BUG = "bug: an exception in Invocation.chunk reaches the caller (_streams.py _self_chunk)"
-
 # provider -> (hook, injector, known bug or None). Each hook is patched before the instrumentation
 # is applied (some readers are bound when the SDK is patched). "recorder": the shared recording
 # code, driven by OpenAI calls.
@@ -770,14 +752,14 @@ HOOKS: dict[str, list[tuple[str, Callable[[pytest.MonkeyPatch], None], str | Non
         for name in ("llm_call", "messages", "fill_result", "run_name", "plain", "usage_of")
     ]
     + [
-        ("plain (run output)", _langchain_plain_at_run_end, RUN_END_BUG),
-        ("result_text", _hook(langchain_ad, "result_text"), RUN_END_BUG),
+        ("plain (run output)", _langchain_plain_at_run_end, None),
+        ("result_text", _hook(langchain_ad, "result_text"), None),
     ],
     "recorder": [
         ("Recorder._start_attributes", _hook(_recorder, "Recorder._start_attributes"), None),
         ("Recorder._end_attributes", _hook(_recorder, "Recorder._end_attributes"), None),
         ("Recorder._record_metrics", _hook(_recorder, "Recorder._record_metrics"), None),
-        ("Invocation.chunk", _hook(_recorder, "Invocation.chunk"), CHUNK_BUG),
+        ("Invocation.chunk", _hook(_recorder, "Invocation.chunk"), None),
     ],
 }
 HOOK_CASES = [

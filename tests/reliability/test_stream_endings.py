@@ -289,28 +289,6 @@ LANGCHAIN_OPENAI_ENDS = {
     (True, "abandoned"): "closed",
 }
 
-# Known bugs (strict xfail):
-# - A LangChain model run that is the LLM span, stopped by its consumer (astream broken out of,
-#   closed or cancelled), reaches the handler as on_llm_error(GeneratorExit / CancelledError), and
-#   _handler.py _end() records it with Invocation.fail: status ERROR, error.type GeneratorExit or
-#   CancelledError, where every provider stream records "closed"/"abandoned"/"cancelled", no error.
-# - Dropping or closing a LangChain async stream early makes asyncio log "an error occurred during
-#   closing of asynchronous generator ... RuntimeError: aclose(): asynchronous generator is already
-#   running": the model-stream wrapper (langchain _context.py _scoped_async_iterator; before:
-#   __init__.py _restoring_async_iterator) awaits inner.aclose() in its finally while the event
-#   loop's async-generator finaliser closes the same inner generator.
-STOP_BUG = "bug: a LangChain model run stopped by its consumer is recorded as an error (_handler.py _end)"
-ACLOSE_BUG = "bug: dropping a LangChain async stream logs an asyncio error (langchain _scoped_async_iterator)"
-ASYNC_BUGS = {
-    ("langchain-chatopenai", "break"): ACLOSE_BUG,
-    ("langchain-chatopenai", "close"): ACLOSE_BUG,
-    ("langchain-chatopenai", "consumer-exception"): ACLOSE_BUG,
-    ("langchain-model", "break"): f"{STOP_BUG}; {ACLOSE_BUG}",
-    ("langchain-model", "close"): f"{STOP_BUG}; {ACLOSE_BUG}",
-    ("langchain-model", "consumer-exception"): f"{STOP_BUG}; {ACLOSE_BUG}",
-    ("langchain-model", "cancelled"): STOP_BUG,
-}
-
 
 def _expected(kind: Kind, end: str, is_async: bool) -> str | None:
     if not kind.end_reason:
@@ -337,14 +315,7 @@ def _check(
 
 SYNC_CASES = [pytest.param(kind, way, id=f"{kind.name}-{way}") for kind in KINDS for way in SYNC_WAYS]
 ASYNC_CASES = [
-    pytest.param(
-        kind,
-        way,
-        id=f"{kind.name}-async-{way}",
-        marks=[pytest.mark.xfail(strict=True, reason=ASYNC_BUGS[kind.name, way])]
-        if (kind.name, way) in ASYNC_BUGS
-        else [],
-    )
+    pytest.param(kind, way, id=f"{kind.name}-async-{way}")
     for kind in KINDS
     if kind.aopen is not None
     for way in ASYNC_WAYS

@@ -17,7 +17,6 @@ no such hook, and nothing is patched for it.
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar, Token
 from types import ModuleType
@@ -29,8 +28,9 @@ from opentelemetry import trace
 from ..._calls import run_async, run_sync
 from ..._record import LLMCall
 from ..._recorder import Invocation, Recorder, report_internal_error
-from ..._streams import END_ABANDONED, END_CLOSED, AsyncStreamProxy, SyncStreamProxy
+from ..._streams import END_CLOSED, AsyncStreamProxy, SyncStreamProxy
 from .._base import GenAIInstrumentor
+from .._raw import raw_response
 from . import _adapter as ad
 
 __all__ = ["AnthropicInstrumentor"]
@@ -161,7 +161,7 @@ class AnthropicInstrumentor(GenAIInstrumentor):
 
         def on_result(inv: Invocation, result: Any) -> Any:
             if hasattr(result, "http_response") and hasattr(result, "parse"):
-                return _raw_response(inv, result, read_response, accumulator, keep_text, proxy_cls)
+                return raw_response(inv, result, read_response, accumulator, keep_text, proxy_cls)
             if inv.call.stream and _is_stream(result, is_async):
                 acc = accumulator(keep_text)
                 return proxy_cls(result, inv, acc.on_chunk, acc.fill)
@@ -369,82 +369,3 @@ class _AsyncMessageStream(AsyncStreamProxy):
     async def get_final_text(self) -> Any:
         await self.until_done()
         return await self.__wrapped__.get_final_text()
-
-
-# --- with_raw_response / with_streaming_response ----------------------------------------------------
-
-
-def _raw_response(
-    inv: Invocation,
-    raw: Any,
-    read_response: ResponseReader,
-    accumulator: Any,
-    keep_text: bool,
-    proxy_cls: Any,
-) -> Any:
-    """Read the parsed result when the caller parses; the raw response itself is returned as it is."""
-    if type(raw).__name__ == "LegacyAPIResponse" and not inv.call.stream:
-        # The body is already read; parse() caches, so the caller's own parse() gets the same object.
-        parsed = raw.parse()
-        inv.finish(lambda call: read_response(call, parsed))
-        return raw
-    return _RawResponse(raw, inv, read_response, accumulator, keep_text, proxy_cls)
-
-
-class _RawResponse(wrapt.ObjectProxy):  # type: ignore[type-arg]
-    """Ends the operation when the caller parses, closes or drops the raw response."""
-
-    def __init__(
-        self,
-        wrapped: Any,
-        inv: Invocation,
-        read_response: ResponseReader,
-        accumulator: Any,
-        keep_text: bool,
-        proxy_cls: Any,
-    ) -> None:
-        super().__init__(wrapped)
-        self._self_inv = inv
-        self._self_read = read_response
-        self._self_accumulator = accumulator
-        self._self_keep_text = keep_text
-        self._self_proxy_cls = proxy_cls
-        self._self_stream: Any = None
-
-    def parse(self, *args: Any, **kwargs: Any) -> Any:
-        result = self.__wrapped__.parse(*args, **kwargs)
-        if inspect.isawaitable(result):
-            return self._self_parse_async(result)
-        return self._self_parsed(result)
-
-    async def _self_parse_async(self, awaitable: Any) -> Any:
-        return self._self_parsed(await awaitable)
-
-    def _self_parsed(self, parsed: Any) -> Any:
-        if self._self_stream is not None:
-            return self._self_stream
-        inv = self._self_inv
-        if inv.ended:
-            return parsed
-        if inv.call.stream:
-            acc = self._self_accumulator(self._self_keep_text)
-            self._self_stream = self._self_proxy_cls(parsed, inv, acc.on_chunk, acc.fill)
-            return self._self_stream
-        read = self._self_read
-        inv.finish(lambda call: read(call, parsed))
-        return parsed
-
-    def close(self) -> Any:
-        try:
-            result = self.__wrapped__.close()
-        finally:
-            if not self._self_inv.ended:
-                self._self_inv.finish(end_reason=END_CLOSED)
-        return result  # a coroutine for async responses: the caller awaits it
-
-    def __del__(self) -> None:
-        try:
-            if self._self_stream is None and not self._self_inv.ended:
-                self._self_inv.finish(end_reason=END_ABANDONED)
-        except Exception:
-            pass

@@ -162,20 +162,22 @@ def _scoped_iterator(inner: Iterator[Any], instance: Any) -> Iterator[Any]:
 
 
 async def _scoped_async_iterator(inner: AsyncIterator[Any], instance: Any) -> AsyncIterator[Any]:
-    try:
-        while True:
-            scope = _enter(instance)
-            try:
-                item = await inner.__anext__()
-            except StopAsyncIteration:
-                return
-            finally:
-                _leave(scope)
-            yield item
-    finally:
-        aclose = getattr(inner, "aclose", None)
-        if aclose is not None:
-            await aclose()
+    """Yields ``inner``'s items like :func:`_scoped_iterator`, but never closes ``inner`` itself.
+
+    Once this generator is done, nothing else holds ``inner``, so the event loop's async-generator
+    finaliser closes it at once, exactly as it would without us. Closing it from here as well
+    raced with that finaliser when a stream was dropped (both in one garbage collection), and
+    asyncio logged "aclose(): asynchronous generator is already running".
+    """
+    while True:
+        scope = _enter(instance)
+        try:
+            item = await inner.__anext__()
+        except StopAsyncIteration:
+            return
+        finally:
+            _leave(scope)
+        yield item
 
 
 async def llm_agenerate_helper(

@@ -18,6 +18,7 @@ A step's own code runs with the step current through ``step_context`` (see _cont
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
 from typing import Any, Final
@@ -29,6 +30,7 @@ from opentelemetry import context as otel_context
 from ... import _semconv as sc
 from ..._recorder import Invocation, Recorder, report_internal_error
 from ..._steps import Step, StepRecorder
+from ..._streams import END_CANCELLED
 from . import _adapter as ad
 from ._context import MODEL_SCOPE, callbacks_parent
 
@@ -161,11 +163,21 @@ class GenAICallbackHandler(BaseCallbackHandler):
         run = self._pop(run_id)
         if run is None:
             return
+        # The consumer stopped (break, close, task cancelled): nothing failed, as for provider
+        # streams, which record "cancelled" and no error.
+        stopped = isinstance(error, (GeneratorExit, asyncio.CancelledError))
         if run.step is not None:
-            capture = self.recorder.capture.on_span
-            run.step.end(output=ad.plain(output) if capture and output is not None else None, error=error)
+            shown: Any = None
+            if self.recorder.capture.on_span and output is not None:
+                try:
+                    shown = ad.plain(output)
+                except Exception as exc:  # the span still ends, without the output
+                    report_internal_error("langchain.run_output", exc)
+            run.step.end(output=shown, error=None if stopped else error)
         if run.invocation is not None:
-            if error is not None:
+            if stopped:
+                run.invocation.finish(end_reason=END_CANCELLED)
+            elif error is not None:
                 run.invocation.fail(error)
             else:
                 run.invocation.finish(lambda call: ad.fill_result(call, output))
@@ -340,13 +352,21 @@ class GenAICallbackHandler(BaseCallbackHandler):
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._runs.get(run_id)  # a read; per-chunk, so no lock
         if run is not None and run.invocation is not None:
-            run.invocation.chunk()
+            try:
+                run.invocation.chunk()
+            except Exception as exc:
+                report_internal_error("langchain.new_token", exc)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             run = self._runs.get(run_id)
             if run is not None and run.step is not None:
-                self._end(run_id, output=ad.result_text(response))
+                try:
+                    text = ad.result_text(response)
+                except Exception as exc:  # the run still ends, without its output
+                    report_internal_error("langchain.result_text", exc)
+                    text = None
+                self._end(run_id, output=text)
             else:
                 self._end(run_id, output=response)
         except Exception as exc:

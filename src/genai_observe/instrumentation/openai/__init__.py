@@ -6,20 +6,18 @@ an app that never imports ``openai`` pays nothing. See docs/openai.md.
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, ClassVar
 
-import wrapt
-
 from ..._calls import run_async, run_sync
 from ..._config import parse_bool
 from ..._record import LLMCall
 from ..._recorder import Invocation, Recorder, report_internal_error
-from ..._streams import END_ABANDONED, END_CLOSED, AsyncStreamProxy, SyncStreamProxy
+from ..._streams import END_CLOSED, AsyncStreamProxy, SyncStreamProxy
 from .._base import GenAIInstrumentor
+from .._raw import raw_response
 from . import _adapter as ad
 
 ENV_STREAM_USAGE = "GENAI_OBSERVE_OPENAI_STREAM_USAGE"
@@ -194,7 +192,7 @@ class OpenAIInstrumentor(GenAIInstrumentor):
 
         def on_result(inv: Invocation, result: Any) -> Any:
             if hasattr(result, "http_response") and hasattr(result, "parse"):
-                return _raw_response(inv, result, read_response, stream_cls, keep_text, proxy_cls)
+                return raw_response(inv, result, read_response, stream_cls, keep_text, proxy_cls)
             if inv.call.stream and stream_cls is not None:
                 acc = stream_cls(keep_text)
                 return proxy_cls(result, inv, acc.on_chunk, acc.fill)
@@ -281,77 +279,3 @@ def _async_ender(helper_of: Callable[[Any], Any]) -> Callable[..., Any]:
             _end_helper(instance, helper_of)
 
     return wrapper
-
-
-# --- with_raw_response / with_streaming_response ----------------------------------------------------
-
-
-def _raw_response(
-    inv: Invocation, raw: Any, read_response: ResponseReader, stream_cls: Any, keep_text: bool, proxy_cls: Any
-) -> Any:
-    """``with_raw_response`` / ``with_streaming_response``: read the parsed result when the caller parses."""
-    if type(raw).__name__ == "LegacyAPIResponse" and not inv.call.stream:
-        # The body is already read; parse() caches, so the caller's own parse() gets the same object.
-        parsed = raw.parse()
-        inv.finish(lambda call: read_response(call, parsed))
-        return raw
-    return _RawResponseProxy(raw, inv, read_response, stream_cls, keep_text, proxy_cls)
-
-
-class _RawResponseProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
-    """Ends the operation when the caller parses, closes or drops the raw response."""
-
-    def __init__(
-        self,
-        wrapped: Any,
-        inv: Invocation,
-        read_response: ResponseReader,
-        stream_cls: Any,
-        keep_text: bool,
-        proxy_cls: Any,
-    ) -> None:
-        super().__init__(wrapped)
-        self._self_inv = inv
-        self._self_read = read_response
-        self._self_stream_cls = stream_cls
-        self._self_keep_text = keep_text
-        self._self_proxy_cls = proxy_cls
-        self._self_stream: Any = None
-
-    def parse(self, *args: Any, **kwargs: Any) -> Any:
-        result = self.__wrapped__.parse(*args, **kwargs)
-        if inspect.isawaitable(result):
-            return self._self_parse_async(result)
-        return self._self_parsed(result)
-
-    async def _self_parse_async(self, awaitable: Any) -> Any:
-        return self._self_parsed(await awaitable)
-
-    def _self_parsed(self, parsed: Any) -> Any:
-        if self._self_stream is not None:
-            return self._self_stream
-        inv = self._self_inv
-        if inv.ended:
-            return parsed
-        if inv.call.stream and self._self_stream_cls is not None:
-            acc = self._self_stream_cls(self._self_keep_text)
-            self._self_stream = self._self_proxy_cls(parsed, inv, acc.on_chunk, acc.fill)
-            return self._self_stream
-        read = self._self_read
-        inv.finish(lambda call: read(call, parsed))
-        return parsed
-
-    def close(self) -> Any:
-        try:
-            result = self.__wrapped__.close()
-        finally:
-            if not self._self_inv.ended:
-                self._self_inv.finish(end_reason=END_CLOSED)
-        return result  # a coroutine for async responses: the caller awaits it
-
-    def __del__(self) -> None:
-        try:
-            if self._self_stream is None and not self._self_inv.ended:
-                self._self_inv.finish(end_reason=END_ABANDONED)
-        except Exception:
-            pass
