@@ -397,9 +397,12 @@ def test_hundred_thousand_calls_keep_memory_flat(record_property: Any) -> None:
     # (The export stats keep one rate-limited warning key per signal and kind: at most 6.)
     assert after.pop("export report keys") <= 6
     before.pop("export report keys")
-    assert after == before, {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    assert after.keys() == before.keys()
+    grown = {k: (before[k], after[k]) for k in before if after[k] > before[k]}
+    assert not grown, grown  # a cache may shrink when an earlier test's client is collected
     assert after["metric points queued"] == 0
     assert after["langchain runs"] == 0
-    assert after["openai clients"] <= 2 and after["anthropic clients"] <= 1 and after["ollama servers"] <= 1
+    # (Client caches are compared with their size after warm-up above, not with a fixed number:
+    # clients that earlier tests of the same process created are still alive in the whole suite.)
     assert after["manual recorders"] <= 1
     assert threads_after <= threads_before
