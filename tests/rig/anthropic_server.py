@@ -36,21 +36,19 @@ lazily.
 from __future__ import annotations
 
 import base64
-import contextlib
 import itertools
 import json
 import math
 import re
-import socket
 import struct
-import sys
 import threading
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ._mock_server import MockHandler, MockServerBase, MockWire, parse_json_body
 
 __all__ = [
     "DEFAULT_USAGE",
@@ -482,95 +480,13 @@ def _sse_frame(event: SSEEvent) -> bytes:
 # --------------------------------------------------------------------------- #
 
 
-class _ConnectionBroken(Exception):
-    """The socket went away while answering."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(MockHandler):
     server_version = "mock-anthropic/1.0"
-    sys_version = ""
-    disable_nagle_algorithm = True
-    timeout = 60
-    server: _HTTPServer
 
-    def setup(self) -> None:
-        super().setup()
-        self.server.owner._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        except OSError:
-            pass
-        finally:
-            self.server.owner._track(self.connection, add=False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_POST(self) -> None:
-        self.server.owner._serve(self)
-
-    do_GET = do_POST
+    do_GET = MockHandler.do_POST
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    request_queue_size = 128  # the stdlib default (5) refuses bursts of concurrent clients
-    daemon_threads = True
-    allow_reuse_address = True
-    owner: AnthropicMockServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, OSError):
-            return
-        if exc is not None:
-            self.owner._record_error(exc)
-
-
-class _Wire:
-    def __init__(self, handler: _Handler, record: RecordedRequest, server: AnthropicMockServer) -> None:
-        self.handler = handler
-        self.record = record
-        self.server = server
-
-    def _write(self, data: bytes) -> None:
-        try:
-            self.handler.wfile.write(data)
-            self.handler.wfile.flush()
-        except OSError as exc:
-            raise _ConnectionBroken() from exc
-
-    def _head(self, status: int, headers: Mapping[str, str]) -> None:
-        self.handler.send_response(status)
-        for name, value in headers.items():
-            self.handler.send_header(name, value)
-        self.handler.end_headers()
-
-    def abort(self) -> None:
-        self.record.aborted = True
-        self.handler.close_connection = True
-        with contextlib.suppress(OSError):
-            self.handler.connection.shutdown(socket.SHUT_RDWR)
-
-    def send_bytes(
-        self,
-        status: int,
-        payload: bytes,
-        content_type: str,
-        headers: Mapping[str, str],
-        truncate: bool = False,
-    ) -> None:
-        try:
-            self._head(status, {"Content-Type": content_type, "Content-Length": str(len(payload)), **headers})
-            self._write(payload[: len(payload) // 2] if truncate else payload)
-        except _ConnectionBroken:
-            self.abort()
-            return
-        if truncate:
-            self.abort()
-
+class _Wire(MockWire):
     def send_json(self, status: int, obj: Any, headers: Mapping[str, str], truncate: bool = False) -> None:
         self.send_bytes(status, json.dumps(obj).encode("utf-8"), "application/json", headers, truncate)
 
@@ -582,30 +498,13 @@ class _Wire:
         chunk_delay: float,
         break_after: int | None,
     ) -> None:
-        try:
-            self._head(
-                200,
-                {
-                    "Content-Type": content_type,
-                    "Transfer-Encoding": "chunked",
-                    "Cache-Control": "no-cache",
-                    **headers,
-                },
-            )
-            for frame in frames:
-                if break_after is not None and self.record.events_sent >= break_after:
-                    self.abort()
-                    return
-                if self.record.events_sent and chunk_delay:
-                    self.server._stop.wait(chunk_delay)
-                self._write(b"%x\r\n%s\r\n" % (len(frame), frame))
-                self.record.events_sent += 1
-            if break_after is not None and self.record.events_sent >= break_after:
-                self.abort()
-                return
-            self._write(b"0\r\n\r\n")
-        except _ConnectionBroken:
-            self.abort()
+        all_headers = {
+            "Content-Type": content_type,
+            "Transfer-Encoding": "chunked",
+            "Cache-Control": "no-cache",
+            **headers,
+        }
+        self.send_chunked(all_headers, frames, None, chunk_delay, break_after)
 
 
 # --------------------------------------------------------------------------- #
@@ -613,78 +512,30 @@ class _Wire:
 # --------------------------------------------------------------------------- #
 
 
-class AnthropicMockServer:
+class AnthropicMockServer(MockServerBase[Reply, RecordedRequest]):
     """A scripted fake Anthropic API (first-party, Bedrock and Vertex shapes) on 127.0.0.1."""
 
+    _reply_class = Reply
+    _handler_class = _Handler
+    _wire_class = _Wire
+    _thread_name = "anthropic-mock-server"
+    _not_running = "AnthropicMockServer is not running; call start() first"
+    _label = "Anthropic"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._host = host
-        self._requested_port = port
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
+        super().__init__(host, port)
         self._released = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._queue: list[Reply] = []
-        self._requests: list[RecordedRequest] = []
-        self._errors: list[BaseException] = []
         self._seq = itertools.count(1)
 
     # -- lifecycle ------------------------------------------------------------------ #
 
-    def start(self) -> AnthropicMockServer:
-        if self._httpd is not None:
-            return self
-        self._stop.clear()
+    def _on_start(self) -> None:
         self._released.clear()
-        httpd = _HTTPServer((self._host, self._requested_port), _Handler)
-        httpd.owner = self
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="anthropic-mock-server",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        self._stop.set()
+    def _on_stop(self) -> None:
         self._released.set()
-        httpd.shutdown()
-        httpd.server_close()
-        with self._lock:
-            live = list(self._connections)
-            self._connections.clear()
-        for conn in live:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> AnthropicMockServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- addresses -------------------------------------------------------------------- #
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("AnthropicMockServer is not running; call start() first")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``: ``base_url`` for ``Anthropic(...)`` and ``AnthropicBedrock(...)``."""
-        return f"http://{self._host}:{self.port}"
 
     @property
     def vertex_base_url(self) -> str:
@@ -732,16 +583,6 @@ class AnthropicMockServer:
 
     # -- scripting -------------------------------------------------------------------- #
 
-    def script(self, reply: Reply | None = None, /, **fields: Any) -> Reply:
-        """Queue a :class:`Reply` (or one built from ``fields``) for the next matching request(s)."""
-        if reply is None:
-            reply = Reply(**fields)
-        elif fields:
-            reply = replace(reply, **fields)
-        with self._lock:
-            self._queue.append(reply)
-        return reply
-
     def script_error(
         self,
         status: int,
@@ -770,83 +611,15 @@ class AnthropicMockServer:
     def reset(self) -> None:
         """Forget scripted replies, recorded requests and rig errors; release hanging answers."""
         self._released.set()
-        with self._lock:
-            self._queue.clear()
-            self._requests.clear()
-            self._errors.clear()
+        super().reset()
         self._released = threading.Event()
-
-    # -- inspection ----------------------------------------------------------------------- #
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def last_request(self) -> RecordedRequest:
-        with self._lock:
-            if not self._requests:
-                raise AssertionError("the mock Anthropic server has not received any request")
-            return self._requests[-1]
-
-    @property
-    def errors(self) -> list[BaseException]:
-        """Exceptions raised inside the rig while answering (its own bugs); should stay empty."""
-        with self._lock:
-            return list(self._errors)
-
-    def pending(self) -> list[Reply]:
-        with self._lock:
-            return list(self._queue)
 
     # -- internals ---------------------------------------------------------------------- #
 
-    def _record_error(self, exc: BaseException) -> None:
-        with self._lock:
-            self._errors.append(exc)
-
-    def _track(self, conn: socket.socket, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
-
-    def _take_reply(self, endpoint: str | None) -> Reply | None:
-        with self._lock:
-            for position, reply in enumerate(self._queue):
-                if not reply.matches(endpoint):
-                    continue
-                if reply.times is not None:
-                    reply.times -= 1
-                    if reply.times <= 0:
-                        del self._queue[position]
-                return reply
-        return None
-
-    @staticmethod
-    def _read_body(handler: _Handler) -> bytes:
-        if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts: list[bytes] = []
-            while True:
-                size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(parts)
-                parts.append(handler.rfile.read(size))
-                handler.rfile.readline()
-        length = int(handler.headers.get("Content-Length") or 0)
-        return handler.rfile.read(length) if length else b""
-
-    def _record(self, handler: _Handler) -> RecordedRequest:
+    def _record(self, handler: MockHandler) -> RecordedRequest:
         raw = self._read_body(handler)
         split = urlsplit(handler.path)
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        body = parse_json_body(raw)
         path = split.path
         data = body if isinstance(body, dict) else {}
         platform, endpoint, model, stream = (
@@ -864,42 +637,29 @@ class AnthropicMockServer:
             platform, model = "vertex", unquote(match.group("model"))
             endpoint = "messages"
             stream = match.group("op") == "streamRawPredict" or stream
-        record = RecordedRequest(
-            method=handler.command,
-            path=path,
-            query=dict(parse_qsl(split.query, keep_blank_values=True)),
-            headers={k.lower(): v for k, v in handler.headers.items()},
-            raw_body=raw,
-            body=body,
-            endpoint=endpoint,
-            platform=platform,
-            model=str(model) if model is not None else None,
-            stream=stream,
-            client_address=(str(handler.client_address[0]), int(handler.client_address[1])),
-        )
-        with self._lock:
-            self._requests.append(record)
-        return record
-
-    def _serve(self, handler: _Handler) -> None:
-        record = self._record(handler)
-        wire = _Wire(handler, record, self)
-        try:
-            reply = (
-                self._take_reply(record.endpoint)
-                if record.endpoint in ("messages", "complete", "count_tokens")
-                else None
+        return self._remember(
+            RecordedRequest(
+                method=handler.command,
+                path=path,
+                query=dict(parse_qsl(split.query, keep_blank_values=True)),
+                headers={k.lower(): v for k, v in handler.headers.items()},
+                raw_body=raw,
+                body=body,
+                endpoint=endpoint,
+                platform=platform,
+                model=str(model) if model is not None else None,
+                stream=stream,
+                client_address=(str(handler.client_address[0]), int(handler.client_address[1])),
             )
-            record.reply = reply
-            self._answer(wire, record, reply or Reply())
-        except Exception as exc:  # a bug in the rig: surface it to the SDK and to the test
-            self._record_error(exc)
-            try:
-                wire.send_json(
-                    500, {"type": "error", "error": {"type": "api_error", "message": f"mock: {exc!r}"}}, {}
-                )
-            except Exception:
-                wire.abort()
+        )
+
+    def _scripted(self, endpoint: str | None) -> bool:
+        return endpoint in ("messages", "complete", "count_tokens")
+
+    def _send_rig_error(self, wire: _Wire, exc: BaseException) -> None:
+        wire.send_json(
+            500, {"type": "error", "error": {"type": "api_error", "message": f"mock: {exc!r}"}}, {}
+        )
 
     def _error_body(self, record: RecordedRequest, reply: Reply, status: int, model: str) -> dict[str, Any]:
         kind, message = ERRORS.get(status, ("api_error", f"Mock error {status}."))

@@ -29,19 +29,16 @@ Only the standard library is used at import time; :meth:`client` imports ``ollam
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
 import math
 import re
-import socket
-import sys
-import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from ._mock_server import MockHandler, MockServerBase, MockWire, parse_json_body
 
 __all__ = [
     "CREATED_AT",
@@ -211,196 +208,47 @@ class RecordedRequest:
         return self.body
 
 
-class _Broken(Exception):
-    """The socket went away while answering."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(MockHandler):
     server_version = "mock-ollama/1.0"
-    sys_version = ""
-    disable_nagle_algorithm = True
-    timeout = 60
-    server: _HTTPServer
 
-    def setup(self) -> None:
-        super().setup()
-        self.server.owner._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        except OSError:
-            pass
-        finally:
-            self.server.owner._track(self.connection, add=False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_POST(self) -> None:
-        self.server.owner._serve(self)
-
-    do_GET = do_POST
-    do_HEAD = do_POST
-    do_DELETE = do_POST
+    do_GET = MockHandler.do_POST
+    do_HEAD = MockHandler.do_POST
+    do_DELETE = MockHandler.do_POST
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    request_queue_size = 128  # the stdlib default (5) refuses bursts of concurrent clients
-    daemon_threads = True
-    allow_reuse_address = True
-    owner: OllamaMockServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, OSError):
-            return
-        if exc is not None:
-            self.owner._record_error(exc)
-
-
-class _Wire:
+class _Wire(MockWire):
     """Writes one answer to the handler's socket."""
 
-    def __init__(self, handler: _Handler, record: RecordedRequest, stop: threading.Event) -> None:
-        self.handler = handler
-        self.record = record
-        self.stop = stop
-
-    def _write(self, data: bytes) -> None:
-        try:
-            self.handler.wfile.write(data)
-            self.handler.wfile.flush()
-        except OSError as exc:
-            raise _Broken() from exc
-
-    def _headers(self, status: int, headers: Mapping[str, str]) -> None:
-        self.handler.send_response(status)
-        for name, value in headers.items():
-            self.handler.send_header(name, value)
-        self.handler.end_headers()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.stop.wait(seconds)
-
-    def abort(self) -> None:
-        self.record.aborted = True
-        self.handler.close_connection = True
-        with contextlib.suppress(OSError):
-            self.handler.connection.shutdown(socket.SHUT_RDWR)
-
-    def send_bytes(self, status: int, payload: bytes, content_type: str, truncate: bool = False) -> None:
-        headers = {"Content-Type": content_type, "Content-Length": str(len(payload))}
-        try:
-            self._headers(status, headers)
-            if self.handler.command != "HEAD":
-                self._write(payload[: len(payload) // 2] if truncate else payload)
-        except _Broken:
-            self.abort()
-            return
-        if truncate:
-            self.abort()
+    sent_field = "lines_sent"
 
     def send_json(self, status: int, obj: Any, truncate: bool = False) -> None:
         payload = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-        self.send_bytes(status, payload, "application/json; charset=utf-8", truncate)
+        self.send_bytes(status, payload, "application/json; charset=utf-8", truncate=truncate)
 
     def send_ndjson(
         self, lines: Sequence[Mapping[str, Any] | str], chunk_delay: float, break_after: int | None
     ) -> None:
         """Chunked ``application/x-ndjson``, one JSON object per line, like ``ollama serve``."""
         headers = {"Content-Type": "application/x-ndjson", "Transfer-Encoding": "chunked"}
-        try:
-            self._headers(200, headers)
-            for line in lines:
-                if break_after is not None and self.record.lines_sent >= break_after:
-                    self.abort()
-                    return
-                if self.record.lines_sent and chunk_delay:
-                    self.sleep(chunk_delay)
-                text = line if isinstance(line, str) else json.dumps(line, separators=(",", ":"))
-                payload = (text + "\n").encode()
-                self._write(b"%x\r\n%s\r\n" % (len(payload), payload))
-                self.record.lines_sent += 1
-            if break_after is not None and self.record.lines_sent >= break_after:
-                self.abort()
-                return
-            self._write(b"0\r\n\r\n")
-        except _Broken:
-            self.abort()
+        self.send_chunked(headers, lines, _ndjson_line, chunk_delay, break_after)
 
 
-class OllamaMockServer:
+def _ndjson_line(line: Mapping[str, Any] | str) -> bytes:
+    text = line if isinstance(line, str) else json.dumps(line, separators=(",", ":"))
+    return (text + "\n").encode()
+
+
+class OllamaMockServer(MockServerBase[Reply, RecordedRequest]):
     """A scripted fake Ollama server on 127.0.0.1. Use as a context manager; thread-safe."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._host = host
-        self._requested_port = port
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._queue: list[Reply] = []
-        self._requests: list[RecordedRequest] = []
-        self._errors: list[BaseException] = []
-
-    # -- lifecycle ------------------------------------------------------------------------- #
-
-    def start(self) -> OllamaMockServer:
-        if self._httpd is not None:
-            return self
-        self._stop.clear()
-        httpd = _HTTPServer((self._host, self._requested_port), _Handler)
-        httpd.owner = self
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="ollama-mock-server", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        self._stop.set()
-        httpd.shutdown()
-        httpd.server_close()
-        with self._lock:
-            live = list(self._connections)
-            self._connections.clear()
-        for conn in live:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> OllamaMockServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    _reply_class = Reply
+    _handler_class = _Handler
+    _wire_class = _Wire
+    _thread_name = "ollama-mock-server"
+    _not_running = "the mock Ollama server is not running"
+    _label = "Ollama"
 
     # -- addresses and clients --------------------------------------------------------------- #
-
-    @property
-    def host(self) -> str:
-        return self._host
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("the mock Ollama server is not running")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``: what OLLAMA_HOST or ``Client(host=...)`` takes."""
-        return f"http://{self._host}:{self.port}"
 
     def client(self, **kwargs: Any) -> Any:
         """An ``ollama.Client`` for this server."""
@@ -416,16 +264,6 @@ class OllamaMockServer:
 
     # -- scripting ------------------------------------------------------------------------- #
 
-    def script(self, reply: Reply | None = None, /, **fields: Any) -> Reply:
-        """Queue a :class:`Reply` for the next matching request(s); FIFO among matches."""
-        if reply is None:
-            reply = Reply(**fields)
-        elif fields:
-            reply = replace(reply, **fields)
-        with self._lock:
-            self._queue.append(reply)
-        return reply
-
     def script_error(self, status: int, message: str | None = None, **fields: Any) -> Reply:
         """Queue an error answer: ``{"error": message}`` with ``status``."""
         return self.script(status=status, error=message, **fields)
@@ -437,113 +275,27 @@ class OllamaMockServer:
         """Queue a stream that sends ``after`` lines and then drops the connection."""
         return self.script(break_after=after, **fields)
 
-    def reset(self) -> None:
-        """Forget scripted replies, recorded requests and recorded rig errors."""
-        with self._lock:
-            self._queue.clear()
-            self._requests.clear()
-            self._errors.clear()
-
-    def pending(self) -> list[Reply]:
-        with self._lock:
-            return list(self._queue)
-
-    # -- inspection ------------------------------------------------------------------------ #
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def last_request(self) -> RecordedRequest:
-        with self._lock:
-            if not self._requests:
-                raise AssertionError("the mock Ollama server has not received any request")
-            return self._requests[-1]
-
-    def requests_to(self, endpoint: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.endpoint == endpoint]
-
-    @property
-    def errors(self) -> list[BaseException]:
-        """Exceptions inside the rig itself (its bugs); should stay empty."""
-        with self._lock:
-            return list(self._errors)
-
     # -- internals ------------------------------------------------------------------------- #
 
-    def _record_error(self, exc: BaseException) -> None:
-        with self._lock:
-            self._errors.append(exc)
-
-    def _track(self, conn: socket.socket, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
-
-    def _take_reply(self, endpoint: str | None) -> Reply | None:
-        with self._lock:
-            for position, reply in enumerate(self._queue):
-                if not reply.matches(endpoint):
-                    continue
-                if reply.times is not None:
-                    reply.times -= 1
-                    if reply.times <= 0:
-                        del self._queue[position]
-                return reply
-        return None
-
-    @staticmethod
-    def _read_body(handler: _Handler) -> bytes:
-        if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts: list[bytes] = []
-            while True:
-                size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(parts)
-                parts.append(handler.rfile.read(size))
-                handler.rfile.readline()
-        length = int(handler.headers.get("Content-Length") or 0)
-        return handler.rfile.read(length) if length else b""
-
-    def _record(self, handler: _Handler) -> RecordedRequest:
+    def _record(self, handler: MockHandler) -> RecordedRequest:
         raw = self._read_body(handler)
         path = urlsplit(handler.path).path
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        record = RecordedRequest(
-            method=handler.command,
-            path=path,
-            headers={k.lower(): v for k, v in handler.headers.items()},
-            raw_body=raw,
-            body=body,
-            endpoint=ENDPOINTS.get(path.rstrip("/") or "/"),
+        return self._remember(
+            RecordedRequest(
+                method=handler.command,
+                path=path,
+                headers={k.lower(): v for k, v in handler.headers.items()},
+                raw_body=raw,
+                body=parse_json_body(raw),
+                endpoint=ENDPOINTS.get(path.rstrip("/") or "/"),
+            )
         )
-        with self._lock:
-            self._requests.append(record)
-        return record
 
-    def _serve(self, handler: _Handler) -> None:
-        record = self._record(handler)
-        wire = _Wire(handler, record, self._stop)
-        try:
-            scripted = record.endpoint in ("chat", "generate", "embed", "embeddings")
-            reply = self._take_reply(record.endpoint) if scripted else None
-            record.reply = reply
-            self._answer(wire, record, reply or Reply())
-        except Exception as exc:  # a bug in the rig: surface it to the client and to the test
-            self._record_error(exc)
-            try:
-                wire.send_json(500, {"error": f"mock server error: {exc!r}"})
-            except Exception:
-                wire.abort()
+    def _scripted(self, endpoint: str | None) -> bool:
+        return endpoint in ("chat", "generate", "embed", "embeddings")
+
+    def _send_rig_error(self, wire: _Wire, exc: BaseException) -> None:
+        wire.send_json(500, {"error": f"mock server error: {exc!r}"})
 
     def _answer(self, wire: _Wire, record: RecordedRequest, reply: Reply) -> None:
         body = record.body if isinstance(record.body, dict) else {}

@@ -35,21 +35,18 @@ import ``openai`` lazily.
 from __future__ import annotations
 
 import base64
-import contextlib
 import itertools
 import json
 import math
 import re
-import socket
 import struct
-import sys
-import threading
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import parse_qsl, urlsplit
+
+from ._mock_server import MockHandler, MockServerBase, MockWire, parse_json_body
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from openai import AsyncAzureOpenAI, AsyncOpenAI, AzureOpenAI, OpenAI
@@ -997,105 +994,17 @@ class _Answer:
 # --------------------------------------------------------------------------- #
 
 
-class _ConnectionBroken(Exception):
-    """The socket went away while answering (client left, or a scripted break)."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive; every answer has Content-Length or is chunked
+class _Handler(MockHandler):
     server_version = "mock-openai/1.0"
-    sys_version = ""
-    disable_nagle_algorithm = True  # many tiny SSE writes
-    timeout = 60  # idle keep-alive connections are dropped eventually
-    server: _HTTPServer
 
-    def setup(self) -> None:
-        super().setup()
-        self.server.owner._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        except OSError:
-            pass
-        finally:
-            self.server.owner._track(self.connection, add=False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # keep test output quiet
-
-    def do_POST(self) -> None:
-        self.server.owner._serve(self)
-
-    do_GET = do_POST
-    do_DELETE = do_POST
-    do_PUT = do_POST
-    do_PATCH = do_POST
+    do_GET = MockHandler.do_POST
+    do_DELETE = MockHandler.do_POST
+    do_PUT = MockHandler.do_POST
+    do_PATCH = MockHandler.do_POST
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    request_queue_size = 128  # the stdlib default (5) refuses bursts of concurrent clients
-    daemon_threads = True
-    allow_reuse_address = True
-    owner: OpenAIMockServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, OSError):  # the client reset or closed a keep-alive connection: normal
-            return
-        if exc is not None:
-            self.owner._record_error(exc)
-
-
-class _Wire:
+class _Wire(MockWire):
     """Writes one answer to the handler's socket."""
-
-    def __init__(self, handler: _Handler, record: RecordedRequest, stop: threading.Event) -> None:
-        self.handler = handler
-        self.record = record
-        self.stop = stop
-
-    def _write(self, data: bytes) -> None:
-        try:
-            self.handler.wfile.write(data)
-            self.handler.wfile.flush()
-        except OSError as exc:  # BrokenPipe, ConnectionReset, ...
-            raise _ConnectionBroken() from exc
-
-    def _headers(self, status: int, headers: Mapping[str, str]) -> None:
-        self.handler.send_response(status)
-        for name, value in headers.items():
-            self.handler.send_header(name, value)
-        self.handler.end_headers()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.stop.wait(seconds)
-
-    def abort(self) -> None:
-        """Close the connection without finishing the answer."""
-        self.record.aborted = True
-        self.handler.close_connection = True
-        with contextlib.suppress(OSError):
-            self.handler.connection.shutdown(socket.SHUT_RDWR)
-
-    def send_bytes(
-        self,
-        status: int,
-        payload: bytes,
-        content_type: str,
-        headers: Mapping[str, str],
-        truncate: bool = False,
-    ) -> None:
-        all_headers = {"Content-Type": content_type, "Content-Length": str(len(payload)), **headers}
-        try:
-            self._headers(status, all_headers)
-            self._write(payload[: len(payload) // 2] if truncate else payload)
-        except _ConnectionBroken:
-            self.abort()
-            return
-        if truncate:
-            self.abort()
 
     def send_json(self, status: int, obj: Any, headers: Mapping[str, str]) -> None:
         self.send_bytes(status, _json_bytes(obj), "application/json", headers)
@@ -1113,23 +1022,7 @@ class _Wire:
             "Cache-Control": "no-cache",
             **headers,
         }
-        try:
-            self._headers(200, all_headers)
-            for event in events:
-                if break_after is not None and self.record.events_sent >= break_after:
-                    self.abort()
-                    return
-                if self.record.events_sent and chunk_delay:
-                    self.sleep(chunk_delay)
-                payload = _encode_sse(event)
-                self._write(b"%x\r\n%s\r\n" % (len(payload), payload))
-                self.record.events_sent += 1
-            if break_after is not None and self.record.events_sent >= break_after:
-                self.abort()
-                return
-            self._write(b"0\r\n\r\n")
-        except _ConnectionBroken:
-            self.abort()
+        self.send_chunked(all_headers, events, _encode_sse, chunk_delay, break_after)
 
 
 def _encode_sse(event: SSEEvent) -> bytes:
@@ -1152,83 +1045,24 @@ def _encode_sse(event: SSEEvent) -> bytes:
 # --------------------------------------------------------------------------- #
 
 
-class OpenAIMockServer:
+class OpenAIMockServer(MockServerBase[Reply, RecordedRequest]):
     """A scripted fake OpenAI (and Azure OpenAI) HTTP server on 127.0.0.1.
 
     Use as a context manager or call :meth:`start` / :meth:`stop`.  Thread-safe.
     """
 
+    _reply_class = Reply
+    _handler_class = _Handler
+    _wire_class = _Wire
+    _thread_name = "openai-mock-server"
+    _not_running = "OpenAIMockServer is not running; call start() first"
+    _label = "OpenAI"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._host = host
-        self._requested_port = port
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._queue: list[Reply] = []
-        self._requests: list[RecordedRequest] = []
-        self._errors: list[BaseException] = []
+        super().__init__(host, port)
         self._seq = itertools.count(1)
 
-    # -- lifecycle --------------------------------------------------------------- #
-
-    def start(self) -> OpenAIMockServer:
-        if self._httpd is not None:
-            return self
-        self._stop.clear()
-        httpd = _HTTPServer((self._host, self._requested_port), _Handler)
-        httpd.owner = self
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="openai-mock-server", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        self._stop.set()  # wake handlers sleeping in delay/chunk_delay
-        httpd.shutdown()
-        httpd.server_close()
-        with self._lock:
-            live = list(self._connections)
-            self._connections.clear()
-        for conn in live:  # unblock keep-alive handlers waiting for the next request
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> OpenAIMockServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._httpd is not None
-
     # -- addresses ---------------------------------------------------------------- #
-
-    @property
-    def host(self) -> str:
-        return self._host
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("OpenAIMockServer is not running; call start() first")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>`` (no trailing slash, no ``/v1``)."""
-        return f"http://{self._host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -1276,21 +1110,6 @@ class OpenAIMockServer:
 
     # -- scripting ------------------------------------------------------------------- #
 
-    def script(self, reply: Reply | None = None, /, **fields: Any) -> Reply:
-        """Queue a :class:`Reply` for the next matching request(s) and return it.
-
-        ``server.script(content="hi")`` is ``server.script(Reply(content="hi"))``;
-        keyword fields also override the fields of a given ``reply``.
-        Replies are consumed in FIFO order by the first request they match.
-        """
-        if reply is None:
-            reply = Reply(**fields)
-        elif fields:
-            reply = replace(reply, **fields)
-        with self._lock:
-            self._queue.append(reply)
-        return reply
-
     def script_error(
         self,
         status: int,
@@ -1321,124 +1140,34 @@ class OpenAIMockServer:
         """Queue an answer that sends ``after`` SSE events then drops the connection."""
         return self.script(break_after=after, **fields)
 
-    def pending(self) -> list[Reply]:
-        """Scripted replies not consumed yet."""
-        with self._lock:
-            return list(self._queue)
-
-    def reset(self) -> None:
-        """Forget scripted replies, recorded requests and recorded server errors."""
-        with self._lock:
-            self._queue.clear()
-            self._requests.clear()
-            self._errors.clear()
-
-    # -- inspection ------------------------------------------------------------------ #
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received since the last :meth:`reset`, oldest first (a copy)."""
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def last_request(self) -> RecordedRequest:
-        with self._lock:
-            if not self._requests:
-                raise AssertionError("the mock OpenAI server has not received any request")
-            return self._requests[-1]
-
-    def requests_to(self, endpoint: str) -> list[RecordedRequest]:
-        """Requests to one endpoint (``"chat.completions"``, ``"embeddings"``, ...)."""
-        return [r for r in self.requests if r.endpoint == endpoint]
-
-    @property
-    def errors(self) -> list[BaseException]:
-        """Exceptions raised inside the mock while answering (bugs in the rig); should stay empty."""
-        with self._lock:
-            return list(self._errors)
-
     # -- internals ------------------------------------------------------------------- #
 
-    def _record_error(self, exc: BaseException) -> None:
-        with self._lock:
-            self._errors.append(exc)
-
-    def _track(self, conn: socket.socket, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
-
-    def _take_reply(self, endpoint: str | None) -> Reply | None:
-        with self._lock:
-            for position, reply in enumerate(self._queue):
-                if not reply.matches(endpoint):
-                    continue
-                if reply.times is not None:
-                    reply.times -= 1
-                    if reply.times <= 0:
-                        del self._queue[position]
-                return reply
-        return None
-
-    @staticmethod
-    def _read_body(handler: _Handler) -> bytes:
-        if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts: list[bytes] = []
-            while True:
-                size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(parts)
-                parts.append(handler.rfile.read(size))
-                handler.rfile.readline()
-        length = int(handler.headers.get("Content-Length") or 0)
-        return handler.rfile.read(length) if length else b""
-
-    def _record(self, handler: _Handler) -> RecordedRequest:
+    def _record(self, handler: MockHandler) -> RecordedRequest:
         raw = self._read_body(handler)
         split = urlsplit(handler.path)
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
         match = _ROUTE.match(split.path)
         rest = match.group("rest") if match else split.path
         prefix = (match.group("prefix") if match else None) or ""
-        record = RecordedRequest(
-            method=handler.command,
-            path=split.path,
-            query=dict(parse_qsl(split.query, keep_blank_values=True)),
-            headers={k.lower(): v for k, v in handler.headers.items()},
-            raw_body=raw,
-            body=body,
-            endpoint=_ENDPOINTS.get(rest.rstrip("/")),
-            deployment=match.group("deployment") if match else None,
-            azure=prefix.startswith("/openai"),
-            client_address=(str(handler.client_address[0]), int(handler.client_address[1])),
+        return self._remember(
+            RecordedRequest(
+                method=handler.command,
+                path=split.path,
+                query=dict(parse_qsl(split.query, keep_blank_values=True)),
+                headers={k.lower(): v for k, v in handler.headers.items()},
+                raw_body=raw,
+                body=parse_json_body(raw),
+                endpoint=_ENDPOINTS.get(rest.rstrip("/")),
+                deployment=match.group("deployment") if match else None,
+                azure=prefix.startswith("/openai"),
+                client_address=(str(handler.client_address[0]), int(handler.client_address[1])),
+            )
         )
-        with self._lock:
-            self._requests.append(record)
-        return record
 
-    def _serve(self, handler: _Handler) -> None:
-        record = self._record(handler)
-        wire = _Wire(handler, record, self._stop)
-        try:
-            reply = self._take_reply(record.endpoint) if record.endpoint != "models" else None
-            record.reply = reply
-            self._answer(wire, record, reply or Reply())
-        except Exception as exc:  # a bug in the rig: surface it to the SDK and to the test
-            self._record_error(exc)
-            try:
-                wire.send_json(
-                    500, {"error": {"message": f"mock server error: {exc!r}", "type": "mock_error"}}, {}
-                )
-            except Exception:
-                wire.abort()
+    def _scripted(self, endpoint: str | None) -> bool:
+        return endpoint != "models"
+
+    def _send_rig_error(self, wire: _Wire, exc: BaseException) -> None:
+        wire.send_json(500, {"error": {"message": f"mock server error: {exc!r}", "type": "mock_error"}}, {})
 
     def _base_headers(self, record: RecordedRequest, seq: int) -> dict[str, str]:
         headers = {
