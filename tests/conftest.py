@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +112,29 @@ class Telemetry:
             "logger_provider": self.logger_provider,
             **extra,
         }
+
+    @contextmanager
+    def instrumenting(self, instrumentor: Any, **defaults: Any) -> Iterator[Callable[..., Any]]:
+        """``instrumentor`` on, recording here; yields ``apply(**options)``, which re-instruments
+        with other options (``defaults`` under them). Off again afterwards."""
+
+        def apply(**options: Any) -> Any:
+            if instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.uninstrument()
+            instrumentor.instrument(**self.instrument_kwargs(**{**defaults, **options}))
+            return instrumentor
+
+        apply()
+        try:
+            yield apply
+        finally:
+            if instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.uninstrument()
+
+
+def attrs(telemetry: Telemetry) -> dict[str, Any]:
+    """The attributes of the one span ``telemetry`` holds."""
+    return dict(telemetry.span().attributes or {})
 
 
 @pytest.fixture

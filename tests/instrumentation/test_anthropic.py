@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from genai_observe import _semconv as sc
 from genai_observe._record import LLMCall
 from genai_observe.instrumentation.anthropic import AnthropicInstrumentor
 from genai_observe.instrumentation.anthropic import _adapter as ad
-from tests.conftest import Telemetry
+from tests.conftest import Telemetry, attrs
 from tests.rig import fixtures_anthropic
 from tests.rig.anthropic_server import DEFAULT_USAGE, AnthropicMockServer, ToolUse, default_text
 from tests.rig.otlp_receiver import OTLPReceiver
@@ -102,24 +102,10 @@ def thinking_kwargs(budget: int = 1024) -> dict[str, Any]:
 
 
 @pytest.fixture
-def instrument(telemetry: Telemetry) -> Iterator[Any]:
+def instrument(telemetry: Telemetry) -> Iterator[Callable[..., AnthropicInstrumentor]]:
     """Instrument with given options; undone after the test."""
-    instrumentor = AnthropicInstrumentor()
-
-    def apply(**kwargs: Any) -> AnthropicInstrumentor:
-        if instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
-        instrumentor.instrument(**telemetry.instrument_kwargs(**kwargs))
-        return instrumentor
-
-    apply()
-    yield apply
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
-
-
-def attrs(telemetry: Telemetry) -> dict[str, Any]:
-    return dict(telemetry.span().attributes or {})
+    with telemetry.instrumenting(AnthropicInstrumentor()) as apply:
+        yield apply
 
 
 def ours(spans: list[ReadableSpan]) -> list[ReadableSpan]:

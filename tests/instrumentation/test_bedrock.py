@@ -26,7 +26,7 @@ from genai_observe import CaptureMode, Profile
 from genai_observe import _semconv as sc
 from genai_observe.instrumentation.bedrock import BedrockInstrumentor
 from genai_observe.instrumentation.bedrock import _adapter as ad
-from tests.conftest import Telemetry
+from tests.conftest import Telemetry, attrs
 from tests.rig import fixtures_bedrock
 from tests.rig.bedrock_server import (
     DEFAULT_TEXT,
@@ -66,22 +66,8 @@ WEATHER_TOOL = {
 @pytest.fixture
 def instrument(telemetry: Telemetry) -> Iterator[Callable[..., BedrockInstrumentor]]:
     """Instrument with given options; undone after the test."""
-    instrumentor = BedrockInstrumentor()
-
-    def apply(**kwargs: Any) -> BedrockInstrumentor:
-        if instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
-        instrumentor.instrument(**telemetry.instrument_kwargs(**kwargs))
-        return instrumentor
-
-    apply()
-    yield apply
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
-
-
-def attrs(telemetry: Telemetry) -> dict[str, Any]:
-    return dict(telemetry.span().attributes or {})
+    with telemetry.instrumenting(BedrockInstrumentor()) as apply:
+        yield apply
 
 
 def as_tuple(value: Any) -> Any:

@@ -40,19 +40,8 @@ SECRET = "sk-proj-abcdefghijklmnopqrstuvwxyz0123"
 @pytest.fixture
 def instrument(telemetry: Telemetry) -> Iterator[Callable[..., LangChainInstrumentor]]:
     """LangChain instrumented with the given options (content on spans by default); undone after."""
-    instrumentor = LangChainInstrumentor()
-
-    def apply(**kwargs: Any) -> LangChainInstrumentor:
-        if instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
-        kwargs.setdefault("capture", "SPAN_ONLY")
-        instrumentor.instrument(**telemetry.instrument_kwargs(**kwargs))
-        return instrumentor
-
-    apply()
-    yield apply
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
+    with telemetry.instrumenting(LangChainInstrumentor(), capture="SPAN_ONLY") as apply:
+        yield apply
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ import sys
 import textwrap
 import types
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from genai_observe._content import ContentPolicy
 from genai_observe._record import LLMCall
 from genai_observe.instrumentation.ollama import OllamaInstrumentor
 from genai_observe.instrumentation.ollama import _adapter as ad
-from tests.conftest import Telemetry
+from tests.conftest import Telemetry, attrs
 from tests.rig import fixtures_ollama
 from tests.rig.ollama_server import (
     DEFAULT_COUNTS,
@@ -91,20 +91,10 @@ TIMING_ATTRIBUTES = {
 
 
 @pytest.fixture
-def instrument(telemetry: Telemetry) -> Iterator[Any]:
+def instrument(telemetry: Telemetry) -> Iterator[Callable[..., OllamaInstrumentor]]:
     """Instrument with given options (re-applied on each call); undone after the test."""
-    instrumentor = OllamaInstrumentor()
-
-    def apply(**kwargs: Any) -> OllamaInstrumentor:
-        if instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
-        instrumentor.instrument(**telemetry.instrument_kwargs(**kwargs))
-        return instrumentor
-
-    apply()
-    yield apply
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
+    with telemetry.instrumenting(OllamaInstrumentor()) as apply:
+        yield apply
 
 
 @pytest.fixture
@@ -112,10 +102,6 @@ def default_client_on(ollama_server: OllamaMockServer, monkeypatch: pytest.Monke
     """Points the module-level functions' default client (created at import) at the fake server."""
     monkeypatch.setattr(ollama._client._client, "base_url", ollama_server.url)
     return ollama_server
-
-
-def attrs(telemetry: Telemetry) -> dict[str, Any]:
-    return dict(telemetry.span().attributes or {})
 
 
 def field(obj: Any, key: str) -> Any:

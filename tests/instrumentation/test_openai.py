@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from genai_observe import CaptureMode, Profile
 from genai_observe import _semconv as sc
 from genai_observe.instrumentation.openai import OpenAIInstrumentor
 from genai_observe.instrumentation.openai import _adapter as ad
-from tests.conftest import Telemetry
+from tests.conftest import Telemetry, attrs
 from tests.rig.openai_server import DEFAULT_USAGE, OpenAIMockServer, ToolCall
 from tests.rig.otlp_receiver import OTLPReceiver
 
@@ -47,24 +47,10 @@ def chat_stream_helper(client: Any) -> Any:
 
 
 @pytest.fixture
-def instrument(telemetry: Telemetry) -> Iterator[Any]:
+def instrument(telemetry: Telemetry) -> Iterator[Callable[..., OpenAIInstrumentor]]:
     """Instrument with given options; undone after the test."""
-    instrumentor = OpenAIInstrumentor()
-
-    def apply(**kwargs: Any) -> OpenAIInstrumentor:
-        if instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
-        instrumentor.instrument(**telemetry.instrument_kwargs(**kwargs))
-        return instrumentor
-
-    apply()
-    yield apply
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
-
-
-def attrs(telemetry: Telemetry) -> dict[str, Any]:
-    return dict(telemetry.span().attributes or {})
+    with telemetry.instrumenting(OpenAIInstrumentor()) as apply:
+        yield apply
 
 
 def test_chat_dynatrace_profile(
