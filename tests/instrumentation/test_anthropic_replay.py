@@ -160,9 +160,7 @@ def test_replay(case: Interaction, replay: ReplayServer, telemetry: Telemetry) -
     model = _bedrock_model(case)
     if model is not None:  # Bedrock puts the model in the path and adds its own anthropic_version
         body = {**{k: v for k, v in body.items() if k != "anthropic_version"}, "model": model}
-    instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument(**telemetry.instrument_kwargs())
-    try:
+    with telemetry.instrumenting(AnthropicInstrumentor()):
         replay.current = case
         method = _method(case, replay.url)
         error: Exception | None = None
@@ -173,8 +171,6 @@ def test_replay(case: Interaction, replay: ReplayServer, telemetry: Telemetry) -
                     pass
         except anthropic.APIStatusError as exc:
             error = exc
-    finally:
-        instrumentor.uninstrument()
     spans = telemetry.spans()
     assert len(spans) == 1, case.label()
     attributes = dict(spans[0].attributes or {})

@@ -325,12 +325,8 @@ def _expected_text(case: Interaction) -> str | None:
 def test_replay(case: Interaction, replay: Replay, telemetry: Telemetry) -> None:
     replay.current = case
     plain = _call(case, replay.url)
-    instrumentor = BedrockInstrumentor()
-    instrumentor.instrument(**telemetry.instrument_kwargs())
-    try:
+    with telemetry.instrumenting(BedrockInstrumentor()):
         instrumented = _call(case, replay.url)
-    finally:
-        instrumentor.uninstrument()
     assert instrumented == plain, "the caller must see exactly what it sees without instrumentation"
     assert replay.requests[-1] == replay.requests[-2], "the SDK must send the same request"
 

@@ -109,9 +109,7 @@ def test_replay(case: Interaction, replay: ReplayServer, telemetry: Telemetry) -
     chat_params = inspect.signature(ollama.Client.chat).parameters
     if "tools" not in chat_params and any(m.get("role") == "tool" for m in body.get("messages") or ()):
         pytest.skip("this ollama has no tool messages")
-    instrumentor = OllamaInstrumentor()
-    instrumentor.instrument(**telemetry.instrument_kwargs())
-    try:
+    with telemetry.instrumenting(OllamaInstrumentor()):
         replay.current = case
         method = getattr(ollama.Client(host=replay.url), name)
         error: Exception | None = None
@@ -122,8 +120,6 @@ def test_replay(case: Interaction, replay: ReplayServer, telemetry: Telemetry) -
                     pass
         except ollama.ResponseError as exc:
             error = exc
-    finally:
-        instrumentor.uninstrument()
     spans = telemetry.spans()
     assert len(spans) == 1, case.label()
     attributes = dict(spans[0].attributes or {})

@@ -170,9 +170,7 @@ def test_replay(case: Interaction, replay: ReplayServer, telemetry: Telemetry) -
         pytest.skip("request body is not JSON")
     if case.path.endswith("/responses") and not hasattr(openai.OpenAI, "responses"):
         pytest.skip("this openai has no Responses API")
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument(**telemetry.instrument_kwargs())
-    try:
+    with telemetry.instrumenting(OpenAIInstrumentor()):
         replay.current = case
         client = _client(case, replay.url)
         method = _method(client, case.path)
@@ -184,8 +182,6 @@ def test_replay(case: Interaction, replay: ReplayServer, telemetry: Telemetry) -
                     pass
         except openai.APIStatusError as exc:
             error = exc
-    finally:
-        instrumentor.uninstrument()
     spans = telemetry.spans()
     assert len(spans) == 1, case.label()
     attributes = dict(spans[0].attributes or {})
