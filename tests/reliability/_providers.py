@@ -49,6 +49,24 @@ BEDROCK_CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
 OLLAMA_MODEL = "llama-rel"
 
 
+# The fixture serving each provider's calls, and the instrumentations those calls go through
+# (LangChain: ChatOpenAI over openai).
+SERVERS = {
+    "openai": "openai_server",
+    "anthropic": "anthropic_server",
+    "bedrock": "bedrock_server",
+    "ollama": "ollama_server",
+    "langchain": "openai_server",
+}
+INSTRUMENTATIONS = {
+    "openai": ("openai",),
+    "anthropic": ("anthropic",),
+    "bedrock": ("bedrock",),
+    "ollama": ("ollama",),
+    "langchain": ("langchain", "openai"),
+}
+
+
 @contextmanager
 def instrumented(telemetry: Telemetry, *names: str, **options: Any) -> Iterator[list[Any]]:
     """The named instrumentations on, recording into ``telemetry``; off again afterwards."""

@@ -36,7 +36,9 @@ from ._providers import (
     ANTHROPIC_MODEL,
     BEDROCK_CLAUDE,
     BEDROCK_MODEL,
+    INSTRUMENTATIONS,
     OLLAMA_MODEL,
+    SERVERS,
     Seen,
     anthropic_client,
     asettle,
@@ -58,21 +60,6 @@ CONVERSE_MESSAGES = [{"role": "user", "content": [{"text": "hello"}]}]
 CLAUDE_BODY = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 20, "messages": MESSAGES})
 TIMEOUT = 0.5  # the client timeout of the timeout cases; their server waits longer (LATE)
 LATE = 2.0
-SERVERS = {
-    "openai": "openai_server",
-    "anthropic": "anthropic_server",
-    "bedrock": "bedrock_server",
-    "ollama": "ollama_server",
-    "langchain": "openai_server",
-}
-# The instrumentations each provider's calls go through (LangChain: ChatOpenAI over openai).
-INSTRUMENTATIONS = {
-    "openai": ("openai",),
-    "anthropic": ("anthropic",),
-    "bedrock": ("bedrock",),
-    "ollama": ("ollama",),
-    "langchain": ("langchain", "openai"),
-}
 
 
 # --- the calls: (server, chunks so far, client timeout) -> what the caller gets -----------------

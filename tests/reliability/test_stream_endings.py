@@ -30,7 +30,9 @@ from ._providers import (
     ANTHROPIC_MODEL,
     BEDROCK_CLAUDE,
     BEDROCK_MODEL,
+    INSTRUMENTATIONS,
     OLLAMA_MODEL,
+    SERVERS,
     SpanCounter,
     anthropic_client,
     attrs,
@@ -47,20 +49,6 @@ from ._providers import (
 MESSAGES = [{"role": "user", "content": "count to ten"}]
 TEXT = "one two three four five six seven eight nine ten"  # streamed in several chunks
 SLOW = 0.2  # seconds between chunks, for cancelling a task while it waits for the next one
-SERVERS = {
-    "openai": "openai_server",
-    "anthropic": "anthropic_server",
-    "bedrock": "bedrock_server",
-    "ollama": "ollama_server",
-    "langchain": "openai_server",
-}
-INSTRUMENTATIONS = {
-    "openai": ("openai",),
-    "anthropic": ("anthropic",),
-    "bedrock": ("bedrock",),
-    "ollama": ("ollama",),
-    "langchain": ("langchain", "openai"),
-}
 
 
 def _script(provider: str, server: Any, slow: bool = False) -> None:
