@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -33,12 +34,19 @@ print(d, "")
 """
 
 
+# As installed from a wheel, with bytecode: PYTHONDONTWRITEBYTECODE (set on some machines) would
+# make every run compile genai_observe's own modules from source, which no installed copy does.
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _median(code: str, runs: int) -> tuple[float, str]:
     values, extra = [], ""
-    for _ in range(runs):
+    for run in range(runs + 1):
         out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=_ENV
         ).stdout.split()
+        if run == 0:
+            continue  # warm-up: writes the bytecode, fills the OS file cache
         values.append(float(out[0]))
         extra = out[1] if len(out) > 1 else ""
     return statistics.median(values) * 1000, extra

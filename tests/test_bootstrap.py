@@ -578,3 +578,67 @@ def test_fork_started_multiprocessing_children_flush_on_exit(otlp_receiver: OTLP
     expected = ["process-0", "process-1", "process-10", "process-11", "process-12"]
     assert sorted(s.name.removeprefix("chat ") for s in otlp_receiver.spans()) == expected
     assert _durations_by_model(otlp_receiver) == dict.fromkeys(expected, 1)
+
+
+_DEFERRED_EXPORTERS_SCRIPT = """
+import sys
+import genai_observe
+
+EXPORT_MODULES = ("requests", "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+                  "opentelemetry.exporter.otlp.proto.http.metric_exporter")
+handle = genai_observe.init(endpoint=sys.argv[1], service_name="deferred", instrumentations=[])
+print("after init:", ",".join(m for m in EXPORT_MODULES if m in sys.modules) or "none")
+with genai_observe.llm_call(provider="openai", model="m") as call:
+    call.set_response(content="x")
+handle.force_flush()
+print("after flush:", ",".join(m for m in EXPORT_MODULES if m in sys.modules) or "none")
+genai_observe.shutdown()
+"""
+
+
+def test_exporters_are_built_on_first_export_not_in_init(otlp_receiver: OTLPReceiver) -> None:
+    """init() leaves requests and the OTLP exporters unimported (a third of its time); the first
+    export builds them, with the same endpoint, temporality and buckets."""
+    out = _run_script(_DEFERRED_EXPORTERS_SCRIPT, otlp_receiver).splitlines()
+    assert out[0] == "after init: none"
+    assert "requests" in out[1] and "trace_exporter" in out[1] and "metric_exporter" in out[1]
+    assert [s.name for s in otlp_receiver.spans()] == ["chat m"]
+    (metric,) = otlp_receiver.metrics(sc.METRIC_OPERATION_DURATION)
+    assert metric.kind == "histogram" and metric.temporality == DELTA
+    (point,) = metric.data_points
+    assert point.count == 1 and tuple(point.explicit_bounds) == sc.DURATION_BUCKETS
+
+
+def test_resource_hash_is_computed_once_and_matches_the_sdks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The encoders group every span by resource: ours hashes once, equal to an SDK Resource."""
+    from opentelemetry.sdk import resources
+
+    from genai_observe._config import load_settings
+
+    resource = _resource.build_resource(load_settings(service_name="svc"), enrichment={"team": "ai"})
+    plain = resources.Resource(resource.attributes, resource.schema_url)
+    assert resource == plain and hash(resource) == hash(plain)
+    assert resource.attributes["service.name"] == "svc" and resource.attributes["team"] == "ai"
+    calls: list[int] = []
+    original = resources.Resource.__hash__
+    monkeypatch.setattr(resources.Resource, "__hash__", lambda self: calls.append(1) or original(self))
+    resource = _resource.build_resource(load_settings(service_name="svc"), enrichment={})
+    assert len({hash(resource) for _ in range(5)}) == 1
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize(("env", "expected"), [(None, "AlwaysOff"), ("always_on", "AlwaysOn")])
+def test_exemplars_are_off_unless_the_environment_asks(
+    otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch, env: str | None, expected: str
+) -> None:
+    """Our points never carry exemplars (recorded outside spans); the default filter only costs."""
+    if env is None:
+        monkeypatch.delenv("OTEL_METRICS_EXEMPLAR_FILTER", raising=False)
+    else:
+        monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", env)
+    handle = start(otlp_receiver, traces=False, logs=False)
+    try:
+        config: Any = handle.meter_provider._sdk_config  # type: ignore[union-attr]
+        assert type(config.exemplar_filter).__name__ == f"{expected}ExemplarFilter"
+    finally:
+        handle.shutdown()

@@ -12,6 +12,9 @@ What we add on top of the SDK, and why:
   SDK's exporter (opentelemetry-exporter-otlp-proto-http >= 1.45); tests pin that behaviour.
 * Queue drops: the SDK's batch processors drop on a full queue and log one warning per item. A
   logging filter counts those drops and turns them into one rate-limited summary.
+* The OTLP exporters are built on their first use (the first export, flush or shutdown, normally
+  on the SDK's export threads), not in ``init()``: importing them with ``requests``, ``urllib3`` and
+  the protobuf encoders is about a third of ``init()``'s time (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -20,14 +23,10 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from typing import IO, Any, Final
+from collections.abc import Callable, Sequence
+from typing import IO, TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-import requests
 from opentelemetry.exporter.otlp.proto.http import Compression
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics import (
     Counter,
@@ -37,13 +36,21 @@ from opentelemetry.sdk.metrics import (
     ObservableUpDownCounter,
     UpDownCounter,
 )
-from opentelemetry.sdk.metrics.export import AggregationTemporality
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+)
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from . import _semconv as sc
 from ._config import Settings
+
+if TYPE_CHECKING:
+    import requests
 
 _log = logging.getLogger("genai_observe")
 
@@ -158,6 +165,8 @@ def _partial_success_hook(signal: str, stats: ExportStats) -> Any:
 
 
 def _session(signal: str, stats: ExportStats) -> requests.Session:
+    import requests
+
     session = requests.Session()
     session.hooks["response"].append(_partial_success_hook(signal, stats))
     return session
@@ -210,62 +219,140 @@ def _span_size(span: ReadableSpan) -> int:
     return _estimate(span.attributes) + sum(_estimate(e.attributes) for e in span.events)
 
 
-class SizeBoundedSpanExporter(SpanExporter):
-    """Sends a batch as several requests when it would be too large for one."""
+_T = TypeVar("_T")
 
-    def __init__(self, inner: SpanExporter, budget: int = TRACES_REQUEST_BUDGET) -> None:
-        self.inner = inner
+
+class _Deferred(Generic[_T]):
+    """A value built once, on first :meth:`get`, by whichever thread asks first."""
+
+    def __init__(self, build: Callable[[], _T]) -> None:
+        self._build = build
+        self._value: _T | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> _T:
+        value = self._value
+        if value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._build()
+                value = self._value
+        return value
+
+    @property
+    def built(self) -> _T | None:
+        """The value if it was built; flush and shutdown never build one just to close it."""
+        return self._value
+
+
+class SizeBoundedSpanExporter(SpanExporter):
+    """Sends a batch as several requests when it would be too large for one.
+
+    ``build`` makes the real exporter, on the first export (see the module docstring).
+    """
+
+    def __init__(self, build: Callable[[], SpanExporter], budget: int = TRACES_REQUEST_BUDGET) -> None:
+        self._inner = _Deferred(build)
         self.budget = budget
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        inner = self._inner.get()
         result = SpanExportResult.SUCCESS
         for group in split_by_size(spans, self.budget, _span_size):
-            if self.inner.export(group) is not SpanExportResult.SUCCESS:
+            if inner.export(group) is not SpanExportResult.SUCCESS:
                 result = SpanExportResult.FAILURE
         return result
 
     def shutdown(self) -> None:
-        self.inner.shutdown()
+        inner = self._inner.built
+        if inner is not None:
+            inner.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return bool(self.inner.force_flush(timeout_millis))
+        inner = self._inner.built
+        return True if inner is None else bool(inner.force_flush(timeout_millis))
 
 
 def span_exporter(settings: Settings, stats: ExportStats) -> SpanExporter:
-    return SizeBoundedSpanExporter(OTLPSpanExporter(**_common(settings, "traces", stats)))
+    def build() -> SpanExporter:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(**_common(settings, "traces", stats))
+
+    return SizeBoundedSpanExporter(build)
 
 
-def metric_exporter(settings: Settings, stats: ExportStats) -> OTLPMetricExporter:
-    return OTLPMetricExporter(
-        **_common(settings, "metrics", stats),
-        preferred_temporality=dict(DELTA_TEMPORALITY),
-        preferred_aggregation={Histogram: ExplicitBucketHistogramAggregation()},
-    )
+def _metric_preferences() -> dict[str, Any]:
+    return {
+        "preferred_temporality": dict(DELTA_TEMPORALITY),
+        "preferred_aggregation": {Histogram: ExplicitBucketHistogramAggregation()},
+    }
+
+
+class DeferredMetricExporter(MetricExporter):
+    """Carries the DELTA temporality and explicit buckets the reader reads when it is built, and
+    builds the real OTLP exporter on the first export."""
+
+    def __init__(self, build: Callable[[], MetricExporter]) -> None:
+        super().__init__(**_metric_preferences())
+        self._inner = _Deferred(build)
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        return self._inner.get().export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        inner = self._inner.built
+        return True if inner is None else bool(inner.force_flush(timeout_millis))
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        inner = self._inner.built
+        if inner is not None:
+            inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+def metric_exporter(settings: Settings, stats: ExportStats) -> MetricExporter:
+    def build() -> MetricExporter:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        return OTLPMetricExporter(**_common(settings, "metrics", stats), **_metric_preferences())
+
+    return DeferredMetricExporter(build)
 
 
 class SizeBoundedLogExporter(LogRecordExporter):
     """The log-record twin of :class:`SizeBoundedSpanExporter` (events carry the content JSON)."""
 
-    def __init__(self, inner: LogRecordExporter, budget: int = LOGS_REQUEST_BUDGET) -> None:
-        self.inner = inner
+    def __init__(self, build: Callable[[], LogRecordExporter], budget: int = LOGS_REQUEST_BUDGET) -> None:
+        self._inner = _Deferred(build)
         self.budget = budget
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        inner = self._inner.get()
         result = LogRecordExportResult.SUCCESS
         for group in split_by_size(batch, self.budget, lambda r: _estimate(r.log_record.attributes)):
-            if self.inner.export(group) is not LogRecordExportResult.SUCCESS:
+            if inner.export(group) is not LogRecordExportResult.SUCCESS:
                 result = LogRecordExportResult.FAILURE
         return result
 
     def shutdown(self) -> None:
-        self.inner.shutdown()  # type: ignore[no-untyped-call]
+        inner = self._inner.built
+        if inner is not None:
+            inner.shutdown()  # type: ignore[no-untyped-call]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return bool(self.inner.force_flush(timeout_millis))
+        inner = self._inner.built
+        return True if inner is None else bool(inner.force_flush(timeout_millis))
 
 
 def log_exporter(settings: Settings, stats: ExportStats) -> LogRecordExporter:
-    return SizeBoundedLogExporter(OTLPLogExporter(**_common(settings, "logs", stats)))
+    def build() -> LogRecordExporter:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+        return OTLPLogExporter(**_common(settings, "logs", stats))
+
+    return SizeBoundedLogExporter(build)
 
 
 class DropCounter(logging.Filter):

@@ -70,6 +70,23 @@ def dynatrace_enrichment(
     return attributes
 
 
+class _Resource(Resource):
+    """A Resource that computes its hash once.
+
+    The OTLP encoders group every exported span, point and log record by resource, and the SDK's
+    ``Resource.__hash__`` JSON-encodes all attributes each time: ~10 % of the cost of encoding one
+    of our spans. A resource is immutable, so its hash can be kept.
+    """
+
+    _hash: int | None = None
+
+    def __hash__(self) -> int:
+        value = self._hash
+        if value is None:
+            value = self._hash = super().__hash__()
+        return value
+
+
 def build_resource(settings: Settings, enrichment: Mapping[str, Any] | None = None) -> Resource:
     attributes: dict[str, Any] = dict(enrichment if enrichment is not None else dynatrace_enrichment())
     attributes.update(settings.resource_attributes)
@@ -81,4 +98,5 @@ def build_resource(settings: Settings, enrichment: Mapping[str, Any] | None = No
         attributes["deployment.environment.name"] = settings.deployment_environment
     # Resource.create adds telemetry.sdk.* and the OTEL_RESOURCE_ATTRIBUTES/OTEL_SERVICE_NAME
     # detectors; the attributes given here win over the detectors.
-    return Resource.create(attributes)
+    created = Resource.create(attributes)
+    return _Resource(created.attributes, created.schema_url)
