@@ -7,8 +7,9 @@ are patched at once (wrapt fires the hook immediately).
 
 from __future__ import annotations
 
+import sys
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -60,8 +61,6 @@ class GenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._hook_registered = True
             wrapt.register_post_import_hook(self._on_import, self.module)
         else:
-            import sys
-
             loaded = sys.modules.get(self.module)
             if loaded is not None:
                 self._on_import(loaded)
@@ -89,6 +88,32 @@ class GenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _patch(self, module: ModuleType) -> None:
         raise NotImplementedError
+
+    def _when_imported(self, module_name: str, patch: Callable[[], None]) -> None:
+        """Run ``patch`` now if ``module_name`` is loaded, else from its post-import hook.
+
+        For an SDK's submodules the application may never import (openai's Responses API alone
+        costs ~200 ms to import): we must not import them either. ``patch`` must read the
+        instrumentor's current state, since the hook of an earlier ``instrument()`` stays
+        registered and is the one that runs (once).
+        """
+        if module_name in sys.modules:
+            self._run_patch(patch)
+            return
+        registered: set[str] = self.__dict__.setdefault("_import_hooks", set())
+        if module_name in registered:
+            return
+        registered.add(module_name)
+        wrapt.register_post_import_hook(lambda _module: self._run_patch(patch), module_name)
+
+    def _run_patch(self, patch: Callable[[], None]) -> None:
+        with self._lock:
+            if not getattr(self, "_active", False):
+                return
+            try:
+                patch()
+            except Exception as exc:
+                report_internal_error(f"{self.name}.patch_on_import", exc)
 
     def _wrap(self, module_name: str, path: str, wrapper: Any) -> bool:
         """Wrap ``module_name.path`` (e.g. ``"openai.resources.chat"``, ``"Completions.create"``).

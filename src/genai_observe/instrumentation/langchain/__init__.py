@@ -10,11 +10,8 @@ for the span tree and the one-LLM-span policy.
 
 from __future__ import annotations
 
-import sys
 from types import ModuleType
 from typing import Any, ClassVar, Final
-
-import wrapt
 
 from ..._recorder import report_internal_error
 from .._base import GenAIInstrumentor
@@ -93,34 +90,14 @@ class LangChainInstrumentor(GenAIInstrumentor):
         for module_name in _CORE_STEP_MODULES:
             self._wrap(module_name, "set_config_context", scope)
         self._step_scope = scope
-        self._on_extra_import(_LANGGRAPH_STEP_MODULE, self._patch_langgraph)
-        self._on_extra_import(_NVIDIA_EMBEDDINGS_MODULE, self._patch_nvidia)
+        self._when_imported(_LANGGRAPH_STEP_MODULE, self._patch_langgraph)
+        self._when_imported(_NVIDIA_EMBEDDINGS_MODULE, self._patch_nvidia)
 
     def _step_context(self, config: Any) -> Any:
         handler = self._handler
         return handler.step_context(config) if handler is not None else None
 
     # --- modules outside langchain_core, patched when they are imported --------------------------
-
-    def _on_extra_import(self, module_name: str, patch: Any) -> None:
-        """Run ``patch`` now if ``module_name`` is loaded, else from its post-import hook (once)."""
-        if module_name in sys.modules:
-            self._run_extra(patch)
-            return
-        registered: set[str] = self.__dict__.setdefault("_extra_hooks", set())
-        if module_name in registered:
-            return  # the hook of an earlier instrument() stays registered; it checks _active
-        registered.add(module_name)
-        wrapt.register_post_import_hook(lambda _module: self._run_extra(patch), module_name)
-
-    def _run_extra(self, patch: Any) -> None:
-        with self._lock:
-            if not getattr(self, "_active", False) or self._handler is None:
-                return
-            try:
-                patch()
-            except Exception as exc:
-                report_internal_error(f"{self.name}.patch_extra", exc)
 
     def _patch_langgraph(self) -> None:
         self._wrap(_LANGGRAPH_STEP_MODULE, "set_config_context", self._step_scope)
