@@ -15,24 +15,13 @@ from urllib.parse import urlsplit
 
 from ... import _semconv as sc
 from ..._record import Choice, LLMCall, Message, ToolCall, Usage
+from .._read import get
 
 # Blocks of a response that are tool calls: the client's own tools and the ones Anthropic runs
 # itself (web search, code execution, ...), which arrive as ``server_tool_use``.
 _TOOL_USE = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 # Base64 payloads never leave the process (same rule as _content.py for data URLs).
 _OMITTED = "<omitted>"
-
-
-def given(value: Any) -> bool:
-    """False for None and for the SDK's NOT_GIVEN / omit sentinels."""
-    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
-
-
-def get(obj: Any, key: str, default: Any = None) -> Any:
-    if obj is None:
-        return default
-    value = obj.get(key, default) if isinstance(obj, Mapping) else getattr(obj, key, default)
-    return value if given(value) else default
 
 
 def _number(value: Any) -> Any:

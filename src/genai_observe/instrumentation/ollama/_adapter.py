@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from ... import _semconv as sc
 from ..._record import Choice, LLMCall, Message, ToolCall, Usage
+from .._read import get
 
 # Ollama's own server timings, reported in nanoseconds and recorded in seconds (double).
 OLLAMA_RESPONSE_TOTAL_DURATION: Final = sc.OLLAMA_RESPONSE_TOTAL_DURATION
@@ -41,24 +42,6 @@ IMAGE_PLACEHOLDER: Final = "<omitted>"
 MAX_STREAM_TOOL_CALLS: Final = 128
 
 _SEQUENCES = (list, tuple)
-
-
-_IS_MAPPING: dict[type, bool] = {}
-
-
-def get(obj: Any, key: str, default: Any = None) -> Any:
-    """``obj[key]`` for mappings, ``obj.key`` for models; ``default`` when absent or None."""
-    if obj is None:
-        return default
-    # Called several times per streamed chunk: the Mapping ABC check is answered once per type.
-    kind = type(obj)
-    mapping = _IS_MAPPING.get(kind)
-    if mapping is None:
-        mapping = isinstance(obj, Mapping)
-        if len(_IS_MAPPING) < 64:  # a handful of SDK types in practice; never unbounded
-            _IS_MAPPING[kind] = mapping
-    value = obj.get(key, default) if mapping else getattr(obj, key, default)
-    return default if value is None else value
 
 
 def _int(value: Any) -> int | None:

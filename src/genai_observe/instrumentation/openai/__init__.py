@@ -19,6 +19,7 @@ from ..._recorder import Invocation, Recorder, report_internal_error
 from ..._streams import END_CLOSED, AsyncStreamProxy, SyncStreamProxy
 from .._base import GenAIInstrumentor
 from .._raw import raw_response
+from .._read import given
 from . import _adapter as ad
 
 ENV_STREAM_USAGE = "GENAI_OBSERVE_OPENAI_STREAM_USAGE"
@@ -207,7 +208,7 @@ class OpenAIInstrumentor(GenAIInstrumentor):
             return result
 
         def prepare(instance: Any, kwargs: dict[str, Any]) -> tuple[Callable[[], LLMCall], dict[str, Any]]:
-            if stream_usage and kwargs.get("stream") is True and not ad.given(kwargs.get("stream_options")):
+            if stream_usage and kwargs.get("stream") is True and not given(kwargs.get("stream_options")):
                 kwargs = {**kwargs, "stream_options": {"include_usage": True}}
 
             def build() -> LLMCall:

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ... import _semconv as sc
 from ..._record import Choice, LLMCall, Message, ToolCall, Usage
+from .._read import extra, get
 
 ENV_NIM_HOSTS = "GENAI_OBSERVE_NIM_HOSTS"
 _NIM_HOSTS = frozenset({"integrate.api.nvidia.com", "ai.api.nvidia.com"})
@@ -30,38 +31,6 @@ _OLLAMA_PORT = 11434
 # An Azure client created with ``azure_deployment=`` (or a base URL naming one) sends its chat,
 # completions and embeddings requests to ``.../deployments/{name}/...`` whatever ``model=`` says.
 _DEPLOYMENT_PATH = re.compile(r"/deployments/([^/]+)")
-
-
-_SENTINELS = frozenset({"NotGiven", "Omit"})
-
-
-def given(value: Any) -> bool:
-    """False for None and for the SDK's NOT_GIVEN / omit sentinels."""
-    return value is not None and type(value).__name__ not in _SENTINELS
-
-
-_NO_EXTRA: Any = object()
-
-
-def extra(obj: Any, key: str) -> Any:
-    """A field the SDK's models do not declare (Azure's filter results), read cheaply.
-
-    ``getattr`` on a pydantic model for an undeclared name goes through its slow ``__getattr__``;
-    on every streamed chunk that adds up, so the extras dict is read directly when present.
-    """
-    extras = getattr(obj, "__pydantic_extra__", _NO_EXTRA)
-    if extras is not _NO_EXTRA:
-        return extras.get(key) if extras else None
-    return getattr(obj, key, None)
-
-
-def get(obj: Any, key: str, default: Any = None) -> Any:
-    """``obj[key]`` for mappings, ``obj.key`` otherwise; sentinels and None read as ``default``."""
-    # `type(obj) is dict` first: the common case (kwargs, message dicts) skips the ABC check.
-    value = obj.get(key) if type(obj) is dict or isinstance(obj, Mapping) else getattr(obj, key, None)
-    if value is None or type(value).__name__ in _SENTINELS:
-        return default
-    return value
 
 
 # --- the client: provider, server and base URL ---------------------------------------------------
@@ -298,7 +267,7 @@ def _response_common(call: LLMCall, resp: Any) -> None:
     tier = get(resp, "service_tier")
     if tier:
         call.response_attributes[sc.OPENAI_RESPONSE_SERVICE_TIER] = str(tier)
-    pfr = get(resp, "prompt_filter_results")
+    pfr = extra(resp, "prompt_filter_results")
     if pfr is not None:
         call.prompt_filter_results = pfr
 
@@ -321,7 +290,7 @@ def chat_response(call: LLMCall, resp: Any) -> None:
                 content=content,
                 finish_reason=get(c, "finish_reason"),
                 tool_calls=tool_calls,
-                content_filter_results=get(c, "content_filter_results"),
+                content_filter_results=extra(c, "content_filter_results"),
             )
         )
     _usage(call, get(resp, "usage"))
@@ -450,7 +419,7 @@ def completion_response(call: LLMCall, resp: Any) -> None:
                 index=get(c, "index", 0),
                 content=get(c, "text"),
                 finish_reason=get(c, "finish_reason"),
-                content_filter_results=get(c, "content_filter_results"),
+                content_filter_results=extra(c, "content_filter_results"),
             )
         )
     _usage(call, get(resp, "usage"))

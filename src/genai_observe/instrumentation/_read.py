@@ -1,0 +1,58 @@
+"""Reading provider objects without importing their SDKs: one fast ``get`` for every adapter.
+
+An adapter reads a few dozen fields per call (more per streamed chunk) from kwargs dicts, pydantic
+models or TypedDict-like mappings, so this is on the hot path: plain dicts skip the ``Mapping``
+ABC check, which is otherwise answered once per type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+# The openai / anthropic "argument not given" sentinels (NOT_GIVEN, omit), known by type name so
+# that no SDK is imported.
+_SENTINELS: Final = frozenset({"NotGiven", "Omit"})
+_IS_MAPPING: dict[type, bool] = {}
+_MAX_TYPES: Final = 256  # a handful of SDK types in practice; never unbounded
+
+
+def given(value: Any) -> bool:
+    """False for None and for the SDK's NOT_GIVEN / omit sentinels."""
+    return value is not None and type(value).__name__ not in _SENTINELS
+
+
+def get(obj: Any, key: str, default: Any = None) -> Any:
+    """``obj[key]`` for mappings, ``obj.key`` otherwise; absent, None and sentinels read as ``default``."""
+    kind = type(obj)
+    if kind is dict:
+        value = obj.get(key)
+    elif obj is None:
+        return default
+    else:
+        mapping = _IS_MAPPING.get(kind)
+        if mapping is None:
+            mapping = issubclass(kind, Mapping)
+            if len(_IS_MAPPING) < _MAX_TYPES:
+                _IS_MAPPING[kind] = mapping
+        value = obj.get(key) if mapping else getattr(obj, key, None)
+    if value is None or type(value).__name__ in _SENTINELS:
+        return default
+    return value
+
+
+_NO_EXTRA: Any = object()
+
+
+def extra(obj: Any, key: str) -> Any:
+    """A field the SDK's models do not declare (Azure's filter results), read cheaply.
+
+    ``getattr`` on a pydantic model for an undeclared name goes through its slow ``__getattr__``
+    (an exception per miss), so the model's extras dict is read directly when it has one.
+    """
+    if type(obj) is dict:
+        return obj.get(key)
+    extras = getattr(obj, "__pydantic_extra__", _NO_EXTRA)
+    if extras is not _NO_EXTRA:
+        return extras.get(key) if extras else None
+    return get(obj, key)
