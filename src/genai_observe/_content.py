@@ -39,8 +39,32 @@ _DATA_URL: Final = re.compile(r"^data:([\w/+.-]*)(;[\w=.-]+)*;base64,", re.IGNOR
 _MAX_DEPTH: Final = 12
 
 
+# Scanning with _CREDENTIALS costs ~0.35 us per character on a slow core (10 alternatives tried at
+# every position): 1.5 ms for a 4 KB prompt. Each alternative needs one of these literals, so text
+# holding none of them (nearly all text) is returned without running it.
+_CASE_SENSITIVE_LITERALS: Final = (
+    "sk-", "AKIA", "ASIA", "ABIA", "ACCA", "dt0", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "AIza",
+    "xox", "nvapi-",
+)  # fmt: skip
+_CASE_INSENSITIVE_LITERALS: Final = ("bearer", "api-token", "aws_secret_access_key")
+# Non-ASCII letters that re.IGNORECASE equates with ASCII ones (U+0130 and U+0131 with i, U+017F
+# with s, U+212A with k) where str.lower() may not: text holding one takes the full scan.
+_IGNORECASE_LOOKALIKES: Final = ("\u0130", "\u0131", "\u017f", "\u212a")
+
+
+def _may_hold_credentials(text: str) -> bool:
+    for literal in _CASE_SENSITIVE_LITERALS:
+        if literal in text:
+            return True
+    lowered = text.lower()
+    for literal in _CASE_INSENSITIVE_LITERALS:
+        if literal in lowered:
+            return True
+    return not text.isascii() and any(c in text for c in _IGNORECASE_LOOKALIKES)
+
+
 def mask_credentials(text: str) -> str:
-    return _CREDENTIALS.sub(REDACTED, text)
+    return _CREDENTIALS.sub(REDACTED, text) if _may_hold_credentials(text) else text
 
 
 class ContentPolicy:
@@ -69,7 +93,7 @@ class ContentPolicy:
                 return REDACTED
         if _DATA_URL.match(value):
             return _binary_placeholder(value)
-        value = _CREDENTIALS.sub(REDACTED, value)
+        value = mask_credentials(value)
         if len(value) > self.max_length:
             value = value[: self.max_length] + TRUNCATED_MARK
         return value
