@@ -111,6 +111,23 @@ MESSAGES: Any = [
     {"role": "system", "content": "You are helpful."},
     {"role": "user", "content": "Hello there!"},
 ]
+# A retrieval-augmented prompt of ~8 KB (a system prompt with four retrieved passages and a
+# three-turn conversation): content capture costs by the character, which the two-line prompt
+# above hides.
+_PASSAGE = (
+    "The quarterly report notes that revenue grew 12 % year over year, driven by subscriptions; "
+    "operating costs rose 4 %, mostly in cloud infrastructure. "
+) * 12
+LONG_MESSAGES: Any = [
+    {
+        "role": "system",
+        "content": "Answer from the passages below only.\n\n"
+        + "\n\n".join(f"Passage {n}: {_PASSAGE}" for n in range(1, 5)),
+    },
+    {"role": "user", "content": "What drove revenue growth last quarter?"},
+    {"role": "assistant", "content": "Subscriptions drove most of it, according to passage 1."},
+    {"role": "user", "content": "And what happened to operating costs? Quote the passage."},
+]
 
 
 def run(handle: Any, iterations: int, warmup: int) -> list[Result]:
@@ -125,6 +142,13 @@ def run(handle: Any, iterations: int, warmup: int) -> list[Result]:
         interleaved(
             "openai.chat",
             lambda: client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES),
+            toggle,
+            iterations=iterations,
+            warmup=warmup,
+        ),
+        interleaved(
+            "openai.chat.long_prompt",
+            lambda: client.chat.completions.create(model="gpt-4o-mini", messages=LONG_MESSAGES),
             toggle,
             iterations=iterations,
             warmup=warmup,
