@@ -287,7 +287,7 @@ class Recorder:
 
     # --- attribute building --------------------------------------------------------------------
 
-    def _start_attributes(self, call: LLMCall) -> dict[str, Any]:
+    def _start_attributes(self, call: LLMCall, *, content: bool = True) -> dict[str, Any]:
         a: dict[str, Any] = {
             sc.GEN_AI_OPERATION_NAME: call.operation,
             sc.GEN_AI_PROVIDER_NAME: call.provider,
@@ -331,7 +331,7 @@ class Recorder:
                 a[sc.GEN_AI_OPENAI_API_BASE] = call.api_base
             if call.legacy_attributes:
                 a.update(call.legacy_attributes)
-        if self.capture.on_span:
+        if content and self.capture.on_span:
             self._request_content(call, a)
         return a
 
@@ -520,7 +520,7 @@ class Recorder:
         # attributes, with content only in the v1.41.0 JSON form.
         attrs: dict[str, Any] = {
             k: v
-            for k, v in {**self._start_attributes(call), **span_attributes}.items()
+            for k, v in {**self._start_attributes(call, content=False), **span_attributes}.items()
             if not _is_flat_content(k)
         }
         if call.input_messages:
