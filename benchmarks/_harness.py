@@ -3,7 +3,10 @@
 Export is real and counted: the instrumented runs use SDK providers built by ``genai_observe.init``
 (batch span processor, periodic metric reader, OTLP/HTTP exporters) shipping to a local sink that
 accepts everything. Timings are per call with ``time.perf_counter_ns``; medians, p99 and minimums
-are reported, never asserted.
+are reported, never asserted. Each call's CPU time on the calling thread (``time.thread_time_ns``)
+is reported too: it leaves out time the thread spent waiting (for the GIL, or for the CPU while
+other processes ran), so it is the figure least moved by other load; the wall-clock figures are
+the ones that include the background threads' share of the GIL.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -55,6 +58,8 @@ class Result:
     base_ns: list[int]
     inst_ns: list[int]
     extra: dict[str, float]
+    base_cpu_ns: list[int] = field(default_factory=list)  # calling thread's CPU time per call
+    inst_cpu_ns: list[int] = field(default_factory=list)
 
     @staticmethod
     def _pct(values: list[int], q: float) -> float:
@@ -75,7 +80,20 @@ class Result:
             # The fastest call of each side: what the code costs when nothing else runs, so the
             # least disturbed by other load on the machine (medians shift with it).
             "added_min_us": round((min(self.inst_ns) - min(self.base_ns)) / 1000, 1),
+            **self._cpu(),
             **{k: round(v, 2) for k, v in self.extra.items()},
+        }
+
+    def _cpu(self) -> dict[str, Any]:
+        if not self.base_cpu_ns or not self.inst_cpu_ns:
+            return {}
+        base = statistics.median(self.base_cpu_ns) / 1000
+        inst = statistics.median(self.inst_cpu_ns) / 1000
+        return {
+            "base_cpu_us": round(base, 1),
+            "inst_cpu_us": round(inst, 1),
+            "added_cpu_us": round(inst - base, 1),
+            "cpu_ratio": round(inst / base, 3) if base else None,
         }
 
 
@@ -93,20 +111,23 @@ def interleaved(
         toggle(on)
         for _ in range(warmup):
             call()
-    base: list[int] = []
-    inst: list[int] = []
+    wall: dict[bool, list[int]] = {False: [], True: []}
+    cpu: dict[bool, list[int]] = {False: [], True: []}
     gc.collect()
     done = 0
     while done < iterations:
-        for on, sink in ((False, base), (True, inst)):
+        for on in (False, True):
             toggle(on)
+            walls, cpus = wall[on], cpu[on]
             for _ in range(block):
+                start_cpu = time.thread_time_ns()
                 start = time.perf_counter_ns()
                 call()
-                sink.append(time.perf_counter_ns() - start)
+                walls.append(time.perf_counter_ns() - start)
+                cpus.append(time.thread_time_ns() - start_cpu)
         done += block
     toggle(False)
-    return Result(name, base, inst, {})
+    return Result(name, wall[False], wall[True], {}, cpu[False], cpu[True])
 
 
 def instrument_toggle(instrumentor: Any, handle: Any) -> Callable[[bool], None]:
@@ -169,6 +190,7 @@ def streamed(
     row = result.row()
     result.extra = {
         "chunks": chunks,
+        "added_cpu_us_per_chunk": row["added_cpu_us"] / chunks,
         "added_us_per_chunk": row["added_us"] / chunks,
         "added_min_us_per_chunk": row["added_min_us"] / chunks,
         "base_ttfc_us": base_ttfc,
@@ -181,7 +203,10 @@ def streamed(
 def per_chunk_estimate(stream: Result, call: Result) -> Result:
     """Add an estimate of the marginal per-chunk cost: the stream's added cost less the added cost
     of the same provider's non-streamed call (span start, end and export), over the chunks."""
-    added_stream = stream.row()["added_us"]
-    added_call = call.row()["added_us"]
-    stream.extra["est_marginal_us_per_chunk"] = (added_stream - added_call) / stream.extra["chunks"]
+    stream_row, call_row = stream.row(), call.row()
+    chunks = stream.extra["chunks"]
+    stream.extra["est_marginal_us_per_chunk"] = (stream_row["added_us"] - call_row["added_us"]) / chunks
+    stream.extra["est_marginal_cpu_us_per_chunk"] = (
+        stream_row["added_cpu_us"] - call_row["added_cpu_us"]
+    ) / chunks
     return stream
