@@ -642,3 +642,35 @@ def test_exemplars_are_off_unless_the_environment_asks(
         assert type(config.exemplar_filter).__name__ == f"{expected}ExemplarFilter"
     finally:
         handle.shutdown()
+
+
+_FORK_WHILE_BUILDING_SCRIPT = """
+import gc, os, signal, sys
+import genai_observe
+from genai_observe._export import _Deferred
+
+genai_observe.init(endpoint=sys.argv[1], service_name="fork-lock", instrumentations=[])
+deferred = [o for o in gc.get_objects() if isinstance(o, _Deferred)]
+assert len(deferred) == 3, deferred  # spans, metrics, logs
+for d in deferred:
+    d._lock.acquire()  # as if an export thread were building its exporter when the app forks
+pid = os.fork()
+if pid == 0:
+    signal.alarm(30)  # a hung child dies instead of hanging the test
+    with genai_observe.llm_call(provider="openai", model="child") as call:
+        call.set_response(content="x")
+    genai_observe.shutdown()
+    os._exit(0)
+for d in deferred:
+    d._lock.release()
+_, status = os.waitpid(pid, 0)
+print(status)
+genai_observe.shutdown()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_an_exporter_is_being_built_still_exports(otlp_receiver: OTLPReceiver) -> None:
+    out = _run_script(_FORK_WHILE_BUILDING_SCRIPT, otlp_receiver)
+    assert out.strip() == "0"
+    assert [s.name for s in otlp_receiver.spans()] == ["chat child"]

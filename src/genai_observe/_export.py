@@ -20,9 +20,11 @@ What we add on top of the SDK, and why:
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any, Final, Generic, TypeVar
 
@@ -229,6 +231,18 @@ class _Deferred(Generic[_T]):
         self._build = build
         self._value: _T | None = None
         self._lock = threading.Lock()
+        if hasattr(os, "register_at_fork"):
+            # A fork while an export thread holds the lock (building) would leave the child's
+            # export thread waiting on it forever; the child gets a fresh lock. Weak: a shut down
+            # pipeline is not kept alive by the fork hook.
+            ref = weakref.ref(self)
+
+            def after_in_child() -> None:
+                deferred = ref()
+                if deferred is not None:
+                    deferred._lock = threading.Lock()
+
+            os.register_at_fork(after_in_child=after_in_child)
 
     def get(self) -> _T:
         value = self._value
