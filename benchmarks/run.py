@@ -19,7 +19,7 @@ from ._harness import OTLPSink
 
 SUITES = ("openai", "anthropic", "bedrock", "ollama", "langchain")
 """In-process call suites (benchmarks/bench_<name>.py), run against one init()."""
-EXTRAS = ("startup", "backend", "memory")
+EXTRAS = ("startup", "backend", "memory", "sdk")
 """Suites that measure on their own (fresh interpreters or their own init())."""
 
 
@@ -80,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         from .bench_backend import measure as backend
 
         extras += backend(300 if args.quick else 2000)
+    if "sdk" in selected:
+        from .bench_sdk import measure as sdk
+
+        extras += sdk()
     if "memory" in selected:
         from .bench_memory import measure as memory
 
