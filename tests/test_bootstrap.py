@@ -627,23 +627,6 @@ def test_resource_hash_is_computed_once_and_matches_the_sdks(monkeypatch: pytest
     assert len(calls) == 1
 
 
-@pytest.mark.parametrize(("env", "expected"), [(None, "AlwaysOff"), ("always_on", "AlwaysOn")])
-def test_exemplars_are_off_unless_the_environment_asks(
-    otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch, env: str | None, expected: str
-) -> None:
-    """Our points never carry exemplars (recorded outside spans); the default filter only costs."""
-    if env is None:
-        monkeypatch.delenv("OTEL_METRICS_EXEMPLAR_FILTER", raising=False)
-    else:
-        monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", env)
-    handle = start(otlp_receiver, traces=False, logs=False)
-    try:
-        config: Any = handle.meter_provider._sdk_config  # type: ignore[union-attr]
-        assert type(config.exemplar_filter).__name__ == f"{expected}ExemplarFilter"
-    finally:
-        handle.shutdown()
-
-
 _FORK_WHILE_BUILDING_SCRIPT = """
 import gc, os, signal, sys
 import genai_observe

@@ -17,7 +17,7 @@ import wrapt
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -307,9 +307,7 @@ def _build(settings: Settings) -> Handle:
                     export_interval_millis=settings.metric_export_interval_ms,
                 )
             )
-        meter_provider = MeterProvider(
-            resource=resource, metric_readers=readers, exemplar_filter=_exemplar_filter()
-        )
+        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
         _forget_parent_metrics_after_fork(meter_provider)
         owned.append(meter_provider)
         _set_global(metrics.set_meter_provider, meter_provider, metrics.get_meter_provider)
@@ -397,18 +395,6 @@ def _forget_parent_metrics_after_fork(provider: MeterProvider) -> None:
             _log.debug("genai_observe: could not reset metric state after fork: %r", exc)
 
     os.register_at_fork(after_in_child=after_in_child)
-
-
-def _exemplar_filter() -> Any:
-    """Exemplars off unless OTEL_METRICS_EXEMPLAR_FILTER asks for them.
-
-    Our points are recorded on the metrics thread, outside any span, so the SDK's default
-    (trace-based) filter never keeps an exemplar of ours; it only costs a quarter of every
-    ``record()`` (docs/performance.md). None lets the SDK honour the variable when it is set.
-    """
-    if os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER", "").strip():
-        return None
-    return AlwaysOffExemplarFilter()
 
 
 def _sampler_plugin() -> Any:
