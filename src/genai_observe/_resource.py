@@ -74,8 +74,9 @@ class _Resource(Resource):
     """A Resource that computes its hash once.
 
     The OTLP encoders group every exported span, point and log record by resource, and the SDK's
-    ``Resource.__hash__`` JSON-encodes all attributes each time: ~10 % of the cost of encoding one
-    of our spans. A resource is immutable, so its hash can be kept.
+    ``Resource.__hash__`` JSON-encodes all attributes each time (9.5 us of a 269 us span encoding
+    on the benchmark machine, more with Dynatrace enrichment). A resource is immutable, so its
+    hash can be kept.
     """
 
     _hash: int | None = None
