@@ -58,6 +58,13 @@ def test_extra_reads_undeclared_fields_of_models_and_dicts() -> None:
     assert extra({"prompt_filter_results": [1]}, "prompt_filter_results") == [1]
     assert extra(object(), "x") is None
 
+    class Declared(pydantic.BaseModel):  # an SDK release that declares the field
+        model_config = pydantic.ConfigDict(extra="allow")
+        content_filter_results: dict[str, Any] | None = None
+
+    assert extra(Declared(content_filter_results={"a": 1}), "content_filter_results") == {"a": 1}
+    assert extra(Declared(), "content_filter_results") is None
+
 
 def test_the_mapping_type_cache_is_bounded(monkeypatch: Any) -> None:
     monkeypatch.setattr(_read, "_IS_MAPPING", {})

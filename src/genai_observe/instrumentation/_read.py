@@ -53,6 +53,10 @@ def extra(obj: Any, key: str) -> Any:
     if type(obj) is dict:
         return obj.get(key)
     extras = getattr(obj, "__pydantic_extra__", _NO_EXTRA)
-    if extras is not _NO_EXTRA:
-        return extras.get(key) if extras else None
-    return get(obj, key)
+    if extras is _NO_EXTRA:
+        return get(obj, key)
+    if extras and key in extras:
+        return extras[key]
+    # A later SDK release may declare the field: then it is an ordinary attribute.
+    fields = getattr(type(obj), "__pydantic_fields__", None)
+    return get(obj, key) if fields and key in fields else None
