@@ -456,6 +456,15 @@ def test_clients_created_before_instrumenting_are_covered(
     assert len(telemetry.spans()) == 1
 
 
+def _run_python(script: str) -> str:
+    """Runs ``script`` in a fresh interpreter (what it imports must not leak into this one)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_import_after_init_through_otlp(openai_server: OpenAIMockServer, otlp_receiver: OTLPReceiver) -> None:
     script = textwrap.dedent(f"""
         import sys
@@ -467,10 +476,7 @@ def test_import_after_init_through_otlp(openai_server: OpenAIMockServer, otlp_re
         client.chat.completions.create(model="late", messages=[{{"role": "user", "content": "hi"}}])
         genai_observe.shutdown()
     """)
-    done = subprocess.run(
-        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
+    _run_python(script)
     (span,) = otlp_receiver.spans()
     assert span.name == "chat late" and span.resource_attributes["service.name"] == "late-import"
     durations = otlp_receiver.metrics(sc.METRIC_OPERATION_DURATION)
@@ -494,11 +500,7 @@ def test_init_imports_none_of_the_sdks_resource_modules(
         client.chat.completions.create(model="lazy", messages=[{{"role": "user", "content": "hi"}}])
         genai_observe.shutdown()
     """)
-    done = subprocess.run(
-        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["none"]
+    assert _run_python(script).splitlines() == ["none"]
     (span,) = otlp_receiver.spans()
     assert span.name == "chat lazy"
 
