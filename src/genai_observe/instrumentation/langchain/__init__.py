@@ -98,11 +98,17 @@ class LangChainInstrumentor(GenAIInstrumentor):
         return handler.step_context(config) if handler is not None else None
 
     # --- modules outside langchain_core, patched when they are imported --------------------------
+    # Their hooks stay registered across instrument() calls and may fire before this instance's
+    # _patch has run (no handler, no step scope yet): then there is nothing to patch with.
 
     def _patch_langgraph(self) -> None:
+        if self._handler is None:
+            return
         self._wrap(_LANGGRAPH_STEP_MODULE, "set_config_context", self._step_scope)
 
     def _patch_nvidia(self) -> None:
+        if self._handler is None:
+            return
         from . import _nvidia
 
         for method in _nvidia.METHODS:
