@@ -18,10 +18,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import genai_observe
+from genai_observe import _semconv as sc
 from genai_observe._config import CaptureMode, Profile
 from genai_observe._content import ContentPolicy
 from genai_observe._export import DELTA_TEMPORALITY
-from genai_observe._recorder import METRICS, Recorder
+from genai_observe._recorder import Recorder
 from tests.rig.fixtures import otlp_receiver
 from tests.rig.fixtures_anthropic import anthropic_server, anthropic_server_session
 from tests.rig.fixtures_bedrock import aws_env, bedrock_server, bedrock_server_session
@@ -75,7 +76,8 @@ class Telemetry:
 
     def metrics(self) -> dict[str, list[Any]]:
         """Metric name -> data points, from one collection (DELTA: since the last collection)."""
-        METRICS.drain()  # points are recorded by a background worker; take what is pending now
+        # No drain of our worker here: a collection must include every returned call by itself
+        # (tests/test_metric_flush.py), and every test reading metrics relies on that.
         data = self.metric_reader.get_metrics_data()
         out: dict[str, list[Any]] = {}
         if data is None:
@@ -85,6 +87,31 @@ class Telemetry:
                 for metric in sm.metrics:
                     out.setdefault(metric.name, []).extend(metric.data.data_points)
         return out
+
+    def metrics_agree_with(self, span_attributes: Any) -> dict[str, list[Any]]:
+        """Reads one collection right away and checks it holds exactly the one call whose span
+        has ``span_attributes``: one duration point, and token sums equal to the span's usage.
+        Returns the points, for further checks (a second collection would be empty: DELTA)."""
+        a = dict(span_attributes or {})
+        points = self.metrics()
+        assert sum(p.count for p in points.get(sc.METRIC_OPERATION_DURATION, [])) == 1, sorted(points)
+        sums: dict[str, int] = {}
+        for p in points.get(sc.METRIC_TOKEN_USAGE, []):
+            kind = p.attributes[sc.GEN_AI_TOKEN_TYPE]
+            sums[kind] = sums.get(kind, 0) + int(p.sum)
+        expected = {
+            kind: a[key]
+            for kind, key in (
+                (sc.TOKEN_TYPE_INPUT, sc.GEN_AI_USAGE_INPUT_TOKENS),
+                (sc.TOKEN_TYPE_OUTPUT, sc.GEN_AI_USAGE_OUTPUT_TOKENS),
+                (sc.TOKEN_TYPE_CACHE_READ, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+                (sc.TOKEN_TYPE_CACHE_CREATION, sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS),
+            )
+            # cache points are recorded only for calls that touched the cache
+            if a.get(key) is not None and (a[key] or kind in (sc.TOKEN_TYPE_INPUT, sc.TOKEN_TYPE_OUTPUT))
+        }
+        assert sums == expected, (sums, expected)
+        return points
 
     def logs(self) -> list[Any]:
         return [r.log_record for r in self.log_exporter.get_finished_logs()]

@@ -16,14 +16,14 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry._logs import Logger, LoggerProvider, get_logger_provider
-from opentelemetry.metrics import Meter, MeterProvider, get_meter_provider
+from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation, get_meter_provider
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
 from . import _semconv as sc
@@ -88,8 +88,14 @@ class MetricsWorker:
 
     An SDK ``record()`` costs ~10 us with our attributes and a streamed call makes one per chunk,
     so recording on the application thread would put most of our cost on the caller. The queue is
-    bounded (drops are counted); ``drain()`` runs before every flush and shutdown, and a fork gets a
-    fresh thread.
+    bounded (drops are counted) and a fork gets a fresh thread.
+
+    Standard flush semantics: every MeterProvider a Recorder records into gets an observable gauge
+    whose callback is :meth:`observe`; the SDK runs it at the start of each collection (a periodic
+    export, ``force_flush()``, ``shutdown()``, ``InMemoryMetricReader.get_metrics_data()``), so the
+    points of every call that has returned are recorded into the storage before it is read. Drains
+    are serialised by a lock, so a collection also waits for the point the worker thread has taken
+    off the queue but not yet recorded.
     """
 
     MAX_PENDING: Final = 20_000  # a few MB of snapshots at most
@@ -100,6 +106,9 @@ class MetricsWorker:
         self._queue: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
         self._wake = threading.Event()
         self._lock = threading.Lock()
+        # Held while points are taken off the queue and recorded. Reentrant: a drain that runs
+        # inside a drain (an SDK call that collects while recording) must not deadlock.
+        self._drain_lock = threading.RLock()
         self._pid = 0
         self.dropped = 0
         # Told of each drop (init() points it at its handle's stats); only called when dropping.
@@ -129,6 +138,7 @@ class MetricsWorker:
         """In a forked child: drop the parent's points, fresh locks; the thread starts on submit."""
         self._queue.clear()
         self._lock = threading.Lock()
+        self._drain_lock = threading.RLock()
         self._wake = threading.Event()
         self._pid = 0
 
@@ -146,17 +156,26 @@ class MetricsWorker:
             self.drain()
 
     def drain(self) -> None:
-        """Record everything pending, now, on the calling thread (flush, shutdown, tests)."""
+        """Record everything pending, now, on the calling thread (collections, flush, shutdown)."""
         queue = self._queue
-        while True:
-            try:
-                fn, args = queue.popleft()
-            except IndexError:
-                return
-            try:
-                fn(*args)
-            except Exception as exc:
-                report_internal_error("metrics.record", exc)
+        with self._drain_lock:
+            while True:
+                try:
+                    fn, args = queue.popleft()
+                except IndexError:
+                    return
+                try:
+                    fn(*args)
+                except Exception as exc:
+                    report_internal_error("metrics.record", exc)
+
+    def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
+        """The flush hook's callback, run by the SDK at the start of every collection."""
+        try:
+            self.drain()
+        except Exception as exc:
+            report_internal_error("metrics.observe", exc)
+        return ()
 
 
 METRICS = MetricsWorker()
@@ -240,6 +259,14 @@ class Recorder:
             sc.METRIC_GUARDRAIL_ACTIVATIONS,
             unit="{activation}",
             description="Guardrail interventions, by policy type.",
+        )
+        # Reports nothing; its callback records our queued points before each collection. The SDK
+        # keeps the first registration per meter, so one hook serves every Recorder of a provider.
+        meter.create_observable_gauge(
+            sc.METRIC_FLUSH_HOOK,
+            callbacks=[METRICS.observe],
+            unit="{point}",
+            description="Never reported: records queued GenAI metric points before a collection.",
         )
         self._logger: Logger | None = None
         if capture.on_event:

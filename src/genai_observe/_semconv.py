@@ -138,6 +138,10 @@ METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk
 METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
 # Counted once per guardrail policy type that actually intervened in a call (Bedrock).
 METRIC_GUARDRAIL_ACTIVATIONS: Final = "gen_ai.bedrock.guardrail.activation"
+# An observable gauge that never reports a value: the SDK calls observable callbacks at the start
+# of every collection of its MeterProvider, and ours records the points still queued for the
+# metrics worker, so a collection always includes every call that has returned (see MetricsWorker).
+METRIC_FLUSH_HOOK: Final = "genai_observe.pending_metric_points"
 
 # v1.41.0 boundaries (explicit buckets; Dynatrace drops exponential buckets).
 TOKEN_USAGE_BUCKETS: Final[tuple[float, ...]] = (

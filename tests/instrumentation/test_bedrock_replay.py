@@ -358,15 +358,16 @@ def test_replay(case: Interaction, replay: Replay, telemetry: Telemetry) -> None
     else:
         assert a[sc.GEN_AI_RESPONSE_FINISH_REASONS]
 
+    metrics = telemetry.metrics_agree_with(a)  # read at once, as a flush right after the call would
     guard = GUARDRAILS.get(_stem(case))
     if guard is None:
         assert sc.AWS_BEDROCK_GUARDRAIL_ACTION not in a
-        assert sc.METRIC_GUARDRAIL_ACTIVATIONS not in telemetry.metrics()
+        assert sc.METRIC_GUARDRAIL_ACTIVATIONS not in metrics
     else:
         action, types = guard
         assert a[sc.AWS_BEDROCK_GUARDRAIL_ACTION] == action
         assert a[sc.AWS_BEDROCK_GUARDRAIL_VERSION] == "DRAFT"
-        points = telemetry.metrics().get(sc.METRIC_GUARDRAIL_ACTIVATIONS, [])
+        points = metrics.get(sc.METRIC_GUARDRAIL_ACTIVATIONS, [])
         assert sorted(p.attributes[sc.GEN_AI_GUARDRAIL_TYPE] for p in points) == types
         assert {p.attributes[sc.AWS_BEDROCK_GUARDRAIL_ID] for p in points} <= {a[sc.AWS_BEDROCK_GUARDRAIL_ID]}
 

@@ -185,6 +185,7 @@ def test_replay(case: Interaction, replay: ReplayServer, telemetry: Telemetry) -
     spans = telemetry.spans()
     assert len(spans) == 1, case.label()
     attributes = dict(spans[0].attributes or {})
+    telemetry.metrics_agree_with(attributes)  # read at once, as a flush right after the call would
     if case.status >= 400:
         assert error is not None and attributes["error.type"] == type(error).__name__
         return
