@@ -639,8 +639,14 @@ class Invocation:
         recorder = self.recorder
         span = self.span
         attrs: dict[str, Any] = {}
-        if self.yielded:
-            self.call.usage = None  # counted by the call recorded inside this one
+        try:
+            if self.yielded:
+                self.call.usage = None  # counted by the call recorded inside this one
+            elif self.call.usage is not None:
+                self.call.usage = self.call.usage.checked()  # provider counts, checked once here
+        except Exception as err:
+            report_internal_error("recorder.usage", err)
+            self.call.usage = None
         try:
             attrs = recorder._end_attributes(self.call)
             if end_reason is not None and self.call.stream:
