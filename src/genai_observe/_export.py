@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -423,25 +424,41 @@ class ConsoleSpanExporter(SpanExporter):
         return True
 
 
+# Characters a terminal acts on rather than shows: C0/C1 controls (ANSI escapes, newlines,
+# carriage returns), line and paragraph separators, and bidirectional overrides.
+_UNPRINTABLE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONSOLE_FIELD_MAX: Final = 200
+
+
+def _printable(value: Any) -> str:
+    """``value`` safe to print: provider strings (model names, error codes) come from the network,
+    and raw they could colour the terminal or forge log lines; controls are shown escaped."""
+    text = str(value)
+    if len(text) > _CONSOLE_FIELD_MAX:
+        text = text[:_CONSOLE_FIELD_MAX] + "…"
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def format_span(span: ReadableSpan) -> str | None:
+    """One line per operation; every string from the provider is escaped (see _printable)."""
     attrs = span.attributes or {}
     operation = attrs.get(sc.GEN_AI_OPERATION_NAME)
     if operation is None:
         return None
     model = attrs.get(sc.GEN_AI_RESPONSE_MODEL) or attrs.get(sc.GEN_AI_REQUEST_MODEL) or "?"
     provider = attrs.get(sc.GEN_AI_PROVIDER_NAME, "?")
-    parts = [f"genai-observe: {operation} {model} [{provider}]"]
+    parts = [f"genai-observe: {_printable(operation)} {_printable(model)} [{_printable(provider)}]"]
     tokens_in = attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS)
     tokens_out = attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)
     if tokens_in is not None or tokens_out is not None:
         parts.append(
-            f"tokens in={tokens_in if tokens_in is not None else '-'} "
-            f"out={tokens_out if tokens_out is not None else '-'}"
+            f"tokens in={_printable(tokens_in) if tokens_in is not None else '-'} "
+            f"out={_printable(tokens_out) if tokens_out is not None else '-'}"
         )
     if span.end_time is not None and span.start_time is not None:
         parts.append(f"{(span.end_time - span.start_time) / 1e9:.3f}s")
     if attrs.get(sc.GEN_AI_REQUEST_STREAM):
         parts.append("stream")
     error = attrs.get(sc.ERROR_TYPE)
-    parts.append(f"error={error}" if error else "ok")
+    parts.append(f"error={_printable(error)}" if error else "ok")
     return "  ".join(parts)
