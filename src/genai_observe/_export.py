@@ -12,6 +12,8 @@ What we add on top of the SDK, and why:
   SDK's exporter (opentelemetry-exporter-otlp-proto-http >= 1.45); tests pin that behaviour.
 * Queue drops: the SDK's batch processors drop on a full queue and log one warning per item. A
   logging filter counts those drops and turns them into one rate-limited summary.
+* Refused exports: the SDK's exporters log an error per failed request; against a backend that
+  refuses everything, :class:`FailedExportLimiter` lets one through per signal a minute, counted.
 * The OTLP exporters are built on their first use (the first export, flush or shutdown, normally
   on the SDK's export threads), not in ``init()``: importing them with ``requests``, ``urllib3`` and
   the protobuf encoders is about a third of ``init()``'s time (docs/performance.md).
@@ -381,6 +383,8 @@ class DropCounter(logging.Filter):
     def __init__(self, stats: ExportStats) -> None:
         super().__init__()
         self.stats = stats
+        # Installed and removed with this filter: the SDK's other per-export error line.
+        self.failed_exports = FailedExportLimiter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg == "Queue full, dropping %s.":
@@ -394,9 +398,67 @@ class DropCounter(logging.Filter):
         logger = logging.getLogger(self.LOGGER)
         if self not in logger.filters:
             logger.filters.insert(0, self)
+        self.failed_exports.install()
 
     def remove(self) -> None:
         logging.getLogger(self.LOGGER).removeFilter(self)
+        self.failed_exports.remove()
+
+
+class FailedExportLimiter(logging.Filter):
+    """Rate-limits the SDK exporters' "Failed to export ... code: ..." error lines.
+
+    A backend refusing every request (400, 413, a wrong path) makes each export, of each signal,
+    log one such line: dozens in seconds for as long as it lasts. The first line of a signal goes
+    through; the next one only after :attr:`every_s` seconds, with the count of those held back
+    meanwhile. The lines are the SDK's own (status and reason, never a header), unchanged.
+    Retryable failures ("Transient error ...") are summarised elsewhere.
+    """
+
+    # The exporters log through their own module's logger; older releases through these too.
+    LOGGERS: Final = (
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+        "opentelemetry.exporter.otlp.proto.http._log_exporter",
+        "opentelemetry.exporter.otlp.common.http",
+    )
+    every_s: float = _REPORT_EVERY_S
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.msg
+        if not (isinstance(msg, str) and msg.startswith("Failed to export") and "code:" in msg):
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        # 1.45+: "Failed to export %s batch code: ..." names the signal; before: one logger each.
+        key = str(args[0]) if msg.startswith("Failed to export %s") and args else record.name
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.every_s:
+                self._held[key] = self._held.get(key, 0) + 1
+                return False
+            self._last[key] = now
+            held = self._held.pop(key, 0)
+        if held:
+            record.msg = f"{msg} (and %d more such failure(s) in the last %.0fs)"
+            record.args = (*args, held, self.every_s)
+        return True
+
+    def install(self) -> None:
+        for name in self.LOGGERS:
+            logger = logging.getLogger(name)
+            if self not in logger.filters:
+                logger.addFilter(self)
+
+    def remove(self) -> None:
+        for name in self.LOGGERS:
+            logging.getLogger(name).removeFilter(self)
 
 
 class ConsoleSpanExporter(SpanExporter):
