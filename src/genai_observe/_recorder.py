@@ -750,6 +750,8 @@ def error_summary(exc: BaseException) -> str:
                 status = meta.get("HTTPStatusCode") if isinstance(meta, dict) else None
             error = response.get("Error")
             code = error.get("Code") if isinstance(error, dict) else None
+        elif status is None and response is not None:  # httpx.HTTPStatusError and the like
+            status = getattr(response, "status_code", None)
         for candidate in (getattr(exc, "code", None), getattr(exc, "type", None)):  # openai
             if code is None and isinstance(candidate, str):
                 code = candidate

@@ -319,3 +319,23 @@ def test_error_text_is_content(capture: bool | str, otlp_receiver: OTLPReceiver,
     trace = by_provider["acme"].event("exception")["exception.stacktrace"]
     assert trace.startswith("Traceback (most recent call last):\n") and trace.endswith("\nValueError\n")
     assert "in manual" in trace  # the frames are kept
+
+
+def test_error_summary_keeps_only_status_and_code() -> None:
+    """What an error says without content, for shapes the providers above do not cover."""
+    import httpx
+
+    from genai_observe._recorder import error_summary
+
+    request = httpx.Request("POST", "http://127.0.0.1/v1/chat")
+    response = httpx.Response(422, request=request, text=echo_marker("httpx"))
+    assert (
+        error_summary(httpx.HTTPStatusError(echo_marker("httpx"), request=request, response=response))
+        == "HTTP 422"
+    )
+
+    class Odd(Exception):
+        code = "not an identifier: " + echo_marker("odd")  # free text is never taken for a code
+        status_code = True  # nor a bool for a status
+
+    assert error_summary(Odd(echo_marker("odd"))) == ""
