@@ -57,6 +57,10 @@ class Handle:
         self.logger_provider = logger_provider
         self._owned = owned  # providers we built (and so must flush and shut down)
         self._instrumentors = dict(instrumentors or {})
+        # Instrumentors are process-wide singletons: anyone may uninstrument one (honoured) or
+        # instrument it again for their own providers. The recorder each got from init() tells
+        # whether the instrumentation is still this handle's.
+        self._recorders = {name: getattr(i, "recorder", None) for name, i in self._instrumentors.items()}
         self._stats = stats or _export.ExportStats()
         self._drop_counter = drop_counter
         self._closed = False
@@ -67,8 +71,17 @@ class Handle:
 
     @property
     def instrumented(self) -> tuple[str, ...]:
-        """Names of the instrumentations that are active."""
-        return tuple(sorted(self._instrumentors))
+        """Names of the instrumentations that are active and still this handle's."""
+        return tuple(sorted(name for name in self._instrumentors if self._owns(name)))
+
+    def _owns(self, name: str) -> bool:
+        """False once someone else uninstrumented (and maybe re-instrumented) ``name``."""
+        instrumentor = self._instrumentors.get(name)
+        return (
+            instrumentor is not None
+            and bool(getattr(instrumentor, "is_instrumented_by_opentelemetry", False))
+            and getattr(instrumentor, "recorder", None) is self._recorders.get(name)
+        )
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Items the backend rejected (OTLP partial success) and items dropped on full queues."""
@@ -90,7 +103,9 @@ class Handle:
         if self._closed:
             return
         self._closed = True
-        for instrumentor in self._instrumentors.values():
+        for name, instrumentor in self._instrumentors.items():
+            if not self._owns(name):  # removed by someone else: nothing of ours left to remove
+                continue
             try:
                 instrumentor.uninstrument()
             except Exception:

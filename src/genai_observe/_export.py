@@ -12,6 +12,8 @@ What we add on top of the SDK, and why:
   SDK's exporter (opentelemetry-exporter-otlp-proto-http >= 1.45); tests pin that behaviour.
 * Queue drops: the SDK's batch processors drop on a full queue and log one warning per item. A
   logging filter counts those drops and turns them into one rate-limited summary.
+* Refused exports: the SDK's exporters log an error per failed request; against a backend that
+  refuses everything, :class:`FailedExportLimiter` lets one through per signal a minute, counted.
 * The OTLP exporters are built on their first use (the first export, flush or shutdown, normally
   on the SDK's export threads), not in ``init()``: importing them with ``requests``, ``urllib3`` and
   the protobuf encoders is about a third of ``init()``'s time (docs/performance.md).
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -380,6 +383,8 @@ class DropCounter(logging.Filter):
     def __init__(self, stats: ExportStats) -> None:
         super().__init__()
         self.stats = stats
+        # Installed and removed with this filter: the SDK's other per-export error line.
+        self.failed_exports = FailedExportLimiter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg == "Queue full, dropping %s.":
@@ -393,9 +398,67 @@ class DropCounter(logging.Filter):
         logger = logging.getLogger(self.LOGGER)
         if self not in logger.filters:
             logger.filters.insert(0, self)
+        self.failed_exports.install()
 
     def remove(self) -> None:
         logging.getLogger(self.LOGGER).removeFilter(self)
+        self.failed_exports.remove()
+
+
+class FailedExportLimiter(logging.Filter):
+    """Rate-limits the SDK exporters' "Failed to export ... code: ..." error lines.
+
+    A backend refusing every request (400, 413, a wrong path) makes each export, of each signal,
+    log one such line: dozens in seconds for as long as it lasts. The first line of a signal goes
+    through; the next one only after :attr:`every_s` seconds, with the count of those held back
+    meanwhile. The lines are the SDK's own (status and reason, never a header), unchanged.
+    Retryable failures ("Transient error ...") are summarised elsewhere.
+    """
+
+    # The exporters log through their own module's logger; older releases through these too.
+    LOGGERS: Final = (
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+        "opentelemetry.exporter.otlp.proto.http._log_exporter",
+        "opentelemetry.exporter.otlp.common.http",
+    )
+    every_s: float = _REPORT_EVERY_S
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.msg
+        if not (isinstance(msg, str) and msg.startswith("Failed to export") and "code:" in msg):
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        # 1.45+: "Failed to export %s batch code: ..." names the signal; before: one logger each.
+        key = str(args[0]) if msg.startswith("Failed to export %s") and args else record.name
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.every_s:
+                self._held[key] = self._held.get(key, 0) + 1
+                return False
+            self._last[key] = now
+            held = self._held.pop(key, 0)
+        if held:
+            record.msg = f"{msg} (and %d more such failure(s) in the last %.0fs)"
+            record.args = (*args, held, self.every_s)
+        return True
+
+    def install(self) -> None:
+        for name in self.LOGGERS:
+            logger = logging.getLogger(name)
+            if self not in logger.filters:
+                logger.addFilter(self)
+
+    def remove(self) -> None:
+        for name in self.LOGGERS:
+            logging.getLogger(name).removeFilter(self)
 
 
 class ConsoleSpanExporter(SpanExporter):
@@ -423,25 +486,41 @@ class ConsoleSpanExporter(SpanExporter):
         return True
 
 
+# Characters a terminal acts on rather than shows: C0/C1 controls (ANSI escapes, newlines,
+# carriage returns), line and paragraph separators, and bidirectional overrides.
+_UNPRINTABLE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONSOLE_FIELD_MAX: Final = 200
+
+
+def _printable(value: Any) -> str:
+    """``value`` safe to print: provider strings (model names, error codes) come from the network,
+    and raw they could colour the terminal or forge log lines; controls are shown escaped."""
+    text = str(value)
+    if len(text) > _CONSOLE_FIELD_MAX:
+        text = text[:_CONSOLE_FIELD_MAX] + "…"
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def format_span(span: ReadableSpan) -> str | None:
+    """One line per operation; every string from the provider is escaped (see _printable)."""
     attrs = span.attributes or {}
     operation = attrs.get(sc.GEN_AI_OPERATION_NAME)
     if operation is None:
         return None
     model = attrs.get(sc.GEN_AI_RESPONSE_MODEL) or attrs.get(sc.GEN_AI_REQUEST_MODEL) or "?"
     provider = attrs.get(sc.GEN_AI_PROVIDER_NAME, "?")
-    parts = [f"genai-observe: {operation} {model} [{provider}]"]
+    parts = [f"genai-observe: {_printable(operation)} {_printable(model)} [{_printable(provider)}]"]
     tokens_in = attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS)
     tokens_out = attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)
     if tokens_in is not None or tokens_out is not None:
         parts.append(
-            f"tokens in={tokens_in if tokens_in is not None else '-'} "
-            f"out={tokens_out if tokens_out is not None else '-'}"
+            f"tokens in={_printable(tokens_in) if tokens_in is not None else '-'} "
+            f"out={_printable(tokens_out) if tokens_out is not None else '-'}"
         )
     if span.end_time is not None and span.start_time is not None:
         parts.append(f"{(span.end_time - span.start_time) / 1e9:.3f}s")
     if attrs.get(sc.GEN_AI_REQUEST_STREAM):
         parts.append("stream")
     error = attrs.get(sc.ERROR_TYPE)
-    parts.append(f"error={error}" if error else "ok")
+    parts.append(f"error={_printable(error)}" if error else "ok")
     return "  ".join(parts)

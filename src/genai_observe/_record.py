@@ -8,8 +8,8 @@ the hot path.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Final
 
 from . import _semconv as sc
 
@@ -62,6 +62,37 @@ class Usage:
     cache_creation_input_tokens: int | None = None
     reasoning_output_tokens: int | None = None
     total_tokens: int | None = None
+
+    def checked(self) -> Usage | None:
+        """A copy keeping only plausible counts (see :func:`token_count`); None if none is left.
+
+        Adapters copy what the provider sent as is; the recorder calls this once, before any count
+        reaches an attribute or a metric, so a bogus count is handled in one place for every
+        provider.
+        """
+        counts = {f.name: token_count(getattr(self, f.name)) for f in fields(self)}
+        return Usage(**counts) if any(v is not None for v in counts.values()) else None
+
+
+# The largest count kept: 2**53, the last integer a double holds exactly (histogram sums are
+# doubles). Far above any real call, far below the int64 limit past which OTLP encoding fails.
+MAX_TOKEN_COUNT: Final = 2**53
+
+
+def token_count(value: Any) -> int | None:
+    """``value`` as a token count, or None when it cannot be one.
+
+    Providers (and proxies imitating them) have sent negative counts, floats and 1e20; exported as
+    is they make the OTLP encoder print a traceback per attribute or the SDK warn per point. A
+    count that is not a whole number in ``0..MAX_TOKEN_COUNT`` is treated as absent, silently.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value <= MAX_TOKEN_COUNT else None
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= MAX_TOKEN_COUNT:
+        return int(value)
+    return None
 
 
 @dataclass(slots=True)

@@ -17,17 +17,22 @@ Steps record no metrics. Like the recorder, nothing here raises into the caller.
 
 from __future__ import annotations
 
-import traceback
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 
 from . import _semconv as sc
 from ._config import Profile
-from ._content import TRUNCATED_MARK, dumps, mask_credentials
-from ._recorder import Recorder, _message, error_type_of, instrumentation_suppressed, report_internal_error
+from ._content import TRUNCATED_MARK, dumps
+from ._recorder import (
+    Recorder,
+    error_type_of,
+    instrumentation_suppressed,
+    record_error,
+    report_internal_error,
+)
 
 
 class StepRecorder:
@@ -177,18 +182,7 @@ class Step:
                 if a:
                     span.set_attributes(a)
                 if error is not None:
-                    message = _message(error)
-                    span.record_exception(
-                        error,
-                        attributes={
-                            "exception.message": message,
-                            "exception.stacktrace": mask_credentials(
-                                "".join(traceback.format_exception(type(error), error, error.__traceback__))
-                            ),
-                        },
-                    )
-                    name = type(error).__name__
-                    span.set_status(Status(StatusCode.ERROR, f"{name}: {message}" if message else name))
+                    record_error(span, error, content=steps.recorder.capture.on_span)
         except Exception as exc:
             report_internal_error("steps.end", exc)
         finally:

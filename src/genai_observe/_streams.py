@@ -9,6 +9,9 @@ cancellation, or garbage collection of an abandoned stream.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +28,41 @@ END_CLOSED = "closed"
 END_ABANDONED = "abandoned"
 END_CANCELLED = "cancelled"
 
+# Every stream proxy not yet collected, by id (weakly: a dict keyed by the proxy would hash the
+# wrapped SDK object, which may not be hashable), so that those still open when the interpreter
+# exits are ended as abandoned rather than never (their spans would be lost).
+_live: dict[int, weakref.ref[Any]] = {}
+_at_exit_lock = threading.Lock()
+_at_exit_registered = False
+
+
+def end_open_streams() -> None:
+    """End every stream still open as abandoned; at interpreter exit, before the export shuts down."""
+    for ref in list(_live.values()):
+        proxy = ref()
+        if proxy is not None:
+            try:
+                proxy._self_end(END_ABANDONED)
+            except Exception as exc:
+                report_internal_error("stream.end_at_exit", exc)
+
+
+def _track(proxy: Any) -> None:
+    global _at_exit_registered
+    key = id(proxy)
+
+    def forget(_ref: weakref.ref[Any]) -> None:
+        _live.pop(key, None)
+
+    _live[key] = weakref.ref(proxy, forget)
+    if not _at_exit_registered:
+        with _at_exit_lock:
+            if not _at_exit_registered:
+                # atexit runs last-registered first: registered at the first stream, after the
+                # providers (and init()'s shutdown hook) it feeds, so it runs before they shut down.
+                atexit.register(end_open_streams)
+                _at_exit_registered = True
+
 
 class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[type-arg]
     def __init__(
@@ -34,6 +72,10 @@ class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[type-arg]
         self._self_inv = inv
         self._self_on_chunk = on_chunk
         self._self_fill = fill
+        try:
+            _track(self)
+        except Exception as exc:
+            report_internal_error("stream.track", exc)
 
     def _self_chunk(self, chunk: Any) -> None:
         try:

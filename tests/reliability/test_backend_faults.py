@@ -6,6 +6,7 @@ exceed its own timeout by much), not speed measurements: benchmarks/ measures sp
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 import genai_observe
-from genai_observe import _recorder
+from genai_observe import _export, _recorder
 from tests.rig.otlp_receiver import OTLPReceiver
 
 EXPORT_TIMEOUT = 2.0
@@ -144,3 +145,48 @@ def test_concurrent_callers_while_backend_hangs() -> None:
         genai_observe.shutdown(timeout=1)
     assert errors == []
     assert not any(t.is_alive() for t in threads)
+
+
+@pytest.mark.parametrize("status", [400, 413])
+def test_refused_exports_log_one_line_per_signal(
+    status: int, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A backend refusing every request: the SDK exporters' "Failed to export" error, once per
+    signal per minute, then with the count of the lines held back (issue 13, item 13)."""
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+    monkeypatch.setenv("OTEL_BLRP_SCHEDULE_DELAY", "50")
+    caplog.set_level(logging.INFO)
+
+    def failed() -> list[str]:
+        """This backend's refusals (an earlier test's exporter may still be retrying elsewhere)."""
+        messages = [r.getMessage() for r in caplog.records]
+        return [m for m in messages if m.startswith("Failed to export") and f"code: {status}," in m]
+
+    with OTLPReceiver() as receiver:
+        receiver.set_response("status", status=status)
+        handle = genai_observe.init(
+            endpoint=receiver.url, metric_export_interval_ms=100, capture_content="SPAN_AND_EVENT"
+        )
+        deadline = time.monotonic() + 2.0
+        calls = 0
+        while time.monotonic() < deadline:
+            one_call(calls)
+            calls += 1
+            time.sleep(0.01)
+        refused = len(receiver.requests)
+        lines = failed()
+        assert refused >= 15  # every signal exported many times, each refused ...
+        assert 1 <= len(lines) <= 3, lines  # ... and each signal said so once
+        assert {line.split()[3] for line in lines} <= {"spans", "metrics", "logs"}
+
+        # Once the interval has passed, the next line carries the count of those held back.
+        monkeypatch.setattr(_export.FailedExportLimiter, "every_s", 0.5)
+        time.sleep(0.6)
+        for i in range(20):
+            one_call(i)
+            time.sleep(0.02)
+        handle.force_flush(2)
+        handle.shutdown()
+    summaries = [line for line in failed()[len(lines) :] if "more such failure(s)" in line]
+    assert summaries, failed()
+    assert f"code: {status}" in summaries[0]

@@ -220,3 +220,122 @@ def test_credentials_in_prompts_are_masked_everywhere(otlp_receiver: OTLPReceive
         assert completion_marker(source).encode() in sent, source
     for name, secret in KEYS.items():
         assert secret.split()[-1].encode() not in sent, name  # ... with every credential masked
+
+
+# --- exception text is content (issue 13, item 3) ------------------------------------------------
+
+ERROR_SOURCES = ("openai", "openai-parse", "anthropic", "bedrock", "ollama", "langchain", "manual")
+
+
+def echo_marker(source: str) -> str:
+    return f"echoed-marker-{source}-quagga19"
+
+
+def _all_errors(rigs: Rigs) -> None:
+    """Every provider failing with an error whose text quotes the call's content, as real services
+    do: a 400 echoing the prompt, a pydantic error showing the answer ``parse`` could not read."""
+    import pydantic
+
+    def expect_error(call: Any) -> None:
+        with pytest.raises(Exception):  # noqa: B017 (each SDK's own error type)
+            call()
+
+    client = openai_client(rigs.openai)
+    marker = echo_marker("openai")
+    rigs.openai.script_error(400, f"Invalid content in messages[0]: '{marker}'", code="invalid_value")
+    message = {"role": "user", "content": marker}
+    expect_error(lambda: client.chat.completions.create(model="m", messages=[message]))
+
+    class Answer(pydantic.BaseModel):
+        count: int
+
+    answer = json.dumps({"count": echo_marker("openai-parse")})  # not an int: pydantic quotes it
+    rigs.openai.script(endpoint="chat.completions", content=answer)
+    parse = getattr(client.chat.completions, "parse", None) or client.beta.chat.completions.parse
+    question = [{"role": "user", "content": "how many?"}]
+    expect_error(lambda: parse(model="m", messages=question, response_format=Answer))
+
+    marker = echo_marker("anthropic")
+    rigs.anthropic.script_error(400, f"messages.0.content: bad text '{marker}'", type="invalid_request_error")
+    claude = anthropic_client(rigs.anthropic)
+    message = {"role": "user", "content": marker}
+    expect_error(lambda: claude.messages.create(model=ANTHROPIC_MODEL, max_tokens=5, messages=[message]))
+
+    marker = echo_marker("bedrock")
+    rigs.bedrock.script(BedrockReply(status=400, error="ValidationException", message=f"bad input: {marker}"))
+    bedrock = bedrock_client(rigs.bedrock)
+    converse = [{"role": "user", "content": [{"text": marker}]}]
+    expect_error(lambda: bedrock.converse(modelId=BEDROCK_MODEL, messages=converse))
+
+    marker = echo_marker("ollama")
+    rigs.ollama.script_error(400, f"invalid message: {marker}")
+    local = ollama_client(rigs.ollama)
+    message = {"role": "user", "content": marker}
+    expect_error(lambda: local.chat(model=OLLAMA_MODEL, messages=[message], stream=False))
+
+    marker = echo_marker("langchain")
+    rigs.openai.script_error(400, f"Invalid content: '{marker}'")
+    expect_error(lambda: openai_chain(rigs.openai.base_url).invoke({"q": marker}))
+
+    def manual() -> None:
+        with genai_observe.llm_call(provider="acme", model="x"):
+            raise ValueError(f"could not handle {echo_marker('manual')}")
+
+    expect_error(manual)
+
+
+@pytest.mark.parametrize(
+    "capture", [False, "EVENT_ONLY", "SPAN_AND_EVENT"], ids=["content-off", "event-only", "content-on"]
+)
+def test_error_text_is_content(capture: bool | str, otlp_receiver: OTLPReceiver, rigs: Rigs) -> None:
+    """Content off on spans: no quoted text in the status, exception event or stack trace, in any
+    byte sent (EVENT_ONLY: in no span or metric; its events carry content by choice). On (the
+    control): each provider's exception message holds its marker, so the scan would see a leak."""
+    handle = genai_observe.init(endpoint=otlp_receiver.url, capture_content=capture)
+    _all_errors(rigs)
+    handle.shutdown()
+    assert otlp_receiver.requests and not any(r.decode_error for r in otlp_receiver.requests)
+    markers = [echo_marker(s).encode() for s in ERROR_SOURCES]
+    failed = [s for s in otlp_receiver.spans() if s.status_code == 2]
+    assert len([s for s in failed if s.kind == 3]) == len(ERROR_SOURCES)  # one LLM span each
+    if capture == "SPAN_AND_EVENT":
+        messages = " ".join(str(s.event("exception").get("exception.message")) for s in failed)
+        assert [m for m in markers if m.decode() not in messages] == []
+        return
+    scanned = [r for r in otlp_receiver.requests if not (capture and r.signal == "logs")]
+    sent = b"".join(r.body for r in scanned)
+    assert [m for m in markers if m in sent] == []
+    by_provider: dict[Any, Any] = {}
+    for span in failed:
+        if span.kind == 3:
+            by_provider.setdefault(span.attributes.get("gen_ai.provider.name"), span)
+    # What is left is the class, the HTTP status and the provider's error code: no content.
+    assert by_provider["openai"].status_message == "BadRequestError: HTTP 400 invalid_value"
+    assert by_provider["anthropic"].status_message == "BadRequestError: HTTP 400 invalid_request_error"
+    assert by_provider["aws.bedrock"].status_message == "ValidationException: HTTP 400 ValidationException"
+    assert by_provider["ollama"].status_message == "ResponseError: HTTP 400"
+    assert by_provider["acme"].status_message == "ValueError"
+    assert any(s.status_message == "ValidationError" for s in failed)  # parse's pydantic error
+    trace = by_provider["acme"].event("exception")["exception.stacktrace"]
+    assert trace.startswith("Traceback (most recent call last):\n") and trace.endswith("\nValueError\n")
+    assert "in manual" in trace  # the frames are kept
+
+
+def test_error_summary_keeps_only_status_and_code() -> None:
+    """What an error says without content, for shapes the providers above do not cover."""
+    import httpx
+
+    from genai_observe._recorder import error_summary
+
+    request = httpx.Request("POST", "http://127.0.0.1/v1/chat")
+    response = httpx.Response(422, request=request, text=echo_marker("httpx"))
+    assert (
+        error_summary(httpx.HTTPStatusError(echo_marker("httpx"), request=request, response=response))
+        == "HTTP 422"
+    )
+
+    class Odd(Exception):
+        code = "not an identifier: " + echo_marker("odd")  # free text is never taken for a code
+        status_code = True  # nor a bool for a status
+
+    assert error_summary(Odd(echo_marker("odd"))) == ""

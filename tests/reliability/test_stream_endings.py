@@ -15,6 +15,9 @@ import gc
 import itertools
 import json
 import logging
+import subprocess
+import sys
+import textwrap
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -460,3 +463,36 @@ def test_many_abandoned_streams_leave_nothing_open(
     assert len(spans) == 60
     assert {attrs(s)[sc.STREAM_END_REASON] for s in spans} == {"abandoned"}
     assert counter.open() == [] and counter.ended_twice() == []
+
+
+def test_stream_open_at_interpreter_exit_is_ended_as_abandoned(
+    openai_server: Any, anthropic_server: Any, otlp_receiver: Any
+) -> None:
+    """A stream still referenced when the program ends (a global, a cache) gets its span, ended as
+    abandoned before the export shuts down; it got none before (issue 13, item 13)."""
+    openai_server.script(endpoint="chat.completions", content=TEXT)
+    anthropic_server.script(text=TEXT)
+    script = textwrap.dedent(f"""
+        import anthropic, openai
+        import genai_observe
+        genai_observe.init(endpoint={otlp_receiver.url!r})
+        client = openai.OpenAI(base_url={openai_server.base_url!r}, api_key="k", max_retries=0)
+        KEPT = [client.chat.completions.create(model="gpt-exit", messages={MESSAGES!r}, stream=True)]
+        next(iter(KEPT[0]))
+        claude = anthropic.Anthropic(base_url={anthropic_server.url!r}, api_key="k", max_retries=0)
+        KEPT.append(claude.messages.create(
+            model="claude-exit", max_tokens=20, messages={MESSAGES!r}, stream=True
+        ))
+        next(iter(KEPT[1]))
+        # no close, no shutdown(): the interpreter exits with both streams open
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    spans = {s.name: s for s in otlp_receiver.spans()}
+    assert set(spans) == {"chat gpt-exit", "chat claude-exit"}
+    for span in spans.values():
+        assert span.attributes[sc.STREAM_END_REASON] == "abandoned"
+        assert span.status_code != 2

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ... import _semconv as sc
-from ..._record import Choice, LLMCall, Message, ToolCall, Usage
+from ..._record import Choice, LLMCall, Message, ToolCall, Usage, token_count
 from .._read import get
 
 # Blocks of a response that are tool calls: the client's own tools and the ones Anthropic runs
@@ -270,12 +270,13 @@ def usage(u: Any, *, output: bool = True) -> Usage | None:
     """v1.41.0 usage: input tokens include the cache reads and writes Anthropic reports apart."""
     if u is None:
         return None
-    fresh = _int(get(u, "input_tokens"))
-    read = _int(get(u, "cache_read_input_tokens"))
-    created = _int(get(u, "cache_creation_input_tokens"))
+    # Checked before adding up: a bogus count must not hide inside a plausible sum.
+    fresh = token_count(get(u, "input_tokens"))
+    read = token_count(get(u, "cache_read_input_tokens"))
+    created = token_count(get(u, "cache_creation_input_tokens"))
     total_input: int | None = None
-    if fresh is not None or read is not None or created is not None:
-        total_input = (fresh or 0) + (read or 0) + (created or 0)
+    if fresh is not None:  # without it the sum would be a guess, not the input count
+        total_input = fresh + (read or 0) + (created or 0)
     details = get(u, "output_tokens_details")
     return Usage(
         input_tokens=total_input,

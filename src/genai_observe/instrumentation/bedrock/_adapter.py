@@ -29,7 +29,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from ... import _semconv as sc
-from ..._record import Choice, LLMCall, Message, ToolCall, Usage
+from ..._record import Choice, LLMCall, Message, ToolCall, Usage, token_count
 from ..._recorder import report_internal_error
 
 AWS_BEDROCK_MODEL_ID: Final = sc.AWS_BEDROCK_MODEL_ID
@@ -78,7 +78,7 @@ def _int(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return int(value)
+        return int(value) if value.is_integer() else None
     if isinstance(value, str):
         try:
             return int(value.strip())
@@ -767,15 +767,18 @@ class Tokens:
             and self.cache_write is None
         ):
             return None
+        # Checked before adding up: a bogus count must not hide inside a plausible sum.
+        fresh, output = token_count(self.input), token_count(self.output)
+        read, write = token_count(self.cache_read), token_count(self.cache_write)
         total_input = None
-        if self.input is not None:
-            total_input = self.input + (self.cache_read or 0) + (self.cache_write or 0)
-        total = total_input + self.output if total_input is not None and self.output is not None else None
+        if fresh is not None:
+            total_input = fresh + (read or 0) + (write or 0)
+        total = total_input + output if total_input is not None and output is not None else None
         return Usage(
             input_tokens=total_input,
-            output_tokens=self.output,
-            cache_read_input_tokens=self.cache_read,
-            cache_creation_input_tokens=self.cache_write,
+            output_tokens=output,
+            cache_read_input_tokens=read,
+            cache_creation_input_tokens=write,
             total_tokens=total,
         )
 
