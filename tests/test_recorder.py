@@ -370,3 +370,28 @@ def test_guardrail_activations_counted_per_type(telemetry: Telemetry) -> None:
         ("word", 1),
     ]
     assert {p.attributes[sc.AWS_BEDROCK_GUARDRAIL_ID] for p in points} == {"gr-1"}
+
+
+def test_metrics_worker_records_on_the_caller_when_no_thread_can_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python 3.12+ refuses new threads once shutdown has begun (atexit hooks included): a point
+    submitted then is recorded at once on the submitting thread, never raised or left queued."""
+    import threading
+
+    from genai_observe._recorder import MetricsWorker
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    worker = MetricsWorker()
+    got: list[int] = []
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    worker.submit(got.append, 1)
+    worker.submit(got.append, 2)
+    assert got == [1, 2]
+    assert not worker._queue
+    monkeypatch.undo()
+    worker.submit(got.append, 3)  # once threads can start again, the worker thread takes over
+    worker.drain()
+    assert got == [1, 2, 3]

@@ -130,7 +130,8 @@ class MetricsWorker:
             # forever): record now, on this thread (e.g. a stream collected at exit).
             self.drain()
         elif self._pid != os.getpid():
-            self._start()
+            if not self._start():
+                self.drain()  # no thread can start (the interpreter is exiting): record here
         elif len(self._queue) >= self.WAKE_AT:
             self._wake.set()
 
@@ -142,12 +143,21 @@ class MetricsWorker:
         self._wake = threading.Event()
         self._pid = 0
 
-    def _start(self) -> None:
+    def _start(self) -> bool:
+        """Start this process's worker thread; False when none can start.
+
+        Python 3.12+ refuses new threads once interpreter shutdown has begun, atexit hooks
+        included (a stream ended at exit may make the first point of a process).
+        """
         with self._lock:
             if self._pid == os.getpid():
-                return
+                return True
+            try:
+                threading.Thread(target=self._run, name="genai-observe-metrics", daemon=True).start()
+            except RuntimeError:
+                return False
             self._pid = os.getpid()
-            threading.Thread(target=self._run, name="genai-observe-metrics", daemon=True).start()
+            return True
 
     def _run(self) -> None:
         while True:
