@@ -1091,7 +1091,7 @@ class ConverseStream(StreamState):
 
 
 def invoke_response(call: LLMCall, plan: Plan, result: Any, data: bytes | None) -> None:
-    """The non-streamed body (``data``, already read and put back for the caller)."""
+    """The non-streamed body: ``data`` is what the caller read, None when incomplete or not kept."""
     r = _map(result)
     body: Mapping[str, Any] = {}
     if data:
