@@ -303,17 +303,41 @@ def test_a_full_read_records_usage_and_content(
     assert a[sc.AWS_REQUEST_ID] == response["ResponseMetadata"]["RequestId"]
 
 
+@pytest.mark.parametrize("length", ["known", "unknown"])
 def test_a_body_over_the_cap_is_not_kept(
     bedrock_server: BedrockMockServer,
     telemetry: Telemetry,
     counter: SpanCounter,
     monkeypatch: pytest.MonkeyPatch,
+    length: str,
 ) -> None:
-    """Over the cap, the app still gets every byte; the span has what the headers tell, no content."""
+    """Over the cap, the app still gets every byte; the span has what the headers tell, no content.
+    With a known ``Content-Length`` nothing is kept from the start; without one, the copy is
+    dropped when the bytes read pass the cap."""
     monkeypatch.setattr(bedrock_ad, "MAX_BODY_BYTES", len(ANSWER) // 3)
+    if length == "unknown":  # the rig always sends Content-Length: make it unread
+        monkeypatch.setattr(bedrock_ad, "content_length", lambda result: None)
     bedrock_server.script(Reply(body=ANSWER))
     with instrumented(telemetry, "bedrock"):
         assert b"".join(_invoke(bedrock_server)["body"].iter_chunks(100)) == ANSWER
     a = _one_span_ended_once(telemetry, counter)
     assert a[sc.STREAM_END_REASON] == "exhausted" and "gen_ai.completion.0.content" not in a
     assert (a[sc.GEN_AI_USAGE_INPUT_TOKENS], a[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == HEADER_USAGE
+
+
+def test_a_body_of_unknown_length_under_the_cap_is_recorded(
+    bedrock_server: BedrockMockServer,
+    telemetry: Telemetry,
+    counter: SpanCounter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a ``Content-Length``, the end of the body is the empty read that follows it."""
+    monkeypatch.setattr(bedrock_ad, "content_length", lambda result: None)
+    bedrock_server.script(Reply(body=ANSWER))
+    with instrumented(telemetry, "bedrock"):
+        body = _invoke(bedrock_server)["body"]
+        assert body.read(len(ANSWER)) == ANSWER
+        assert llm_spans(telemetry) == []  # the end is not known yet
+        assert body.read(1) == b""
+        a = _one_span_ended_once(telemetry, counter)
+    assert a[sc.STREAM_END_REASON] == "exhausted" and a["gen_ai.completion.0.content"] == TEXT
