@@ -610,7 +610,7 @@ def test_invoke_body_as_file_object(
     assert a["gen_ai.prompt.0.content"] == "from a file" and a[sc.GEN_AI_REQUEST_MAX_TOKENS] == 9
 
 
-def test_media_models_keep_their_body_unread(
+def test_media_models_bodies_are_not_kept(
     bedrock_server: BedrockMockServer, telemetry: Telemetry, instrument: Any
 ) -> None:
     image = base64.b64encode(b"\x89PNG" + b"\0" * 5000).decode()
@@ -618,12 +618,14 @@ def test_media_models_keep_their_body_unread(
     response = bedrock_server.client().invoke_model(
         modelId="stability.stable-image-core-v1:1", body=json.dumps({"prompt": "a lighthouse"})
     )
-    a = attrs(telemetry)  # ended when the call returned, without reading the (large) body
+    assert telemetry.spans() == []  # open while the app has not read the body
+    assert json.loads(response["body"].read())["artifacts"][0]["base64"] == image
+    a = attrs(telemetry)  # the (large) body was passed on, not kept
     assert (a[sc.GEN_AI_OPERATION_NAME], a[sc.GEN_AI_REQUEST_MODEL]) == (
         "generate_content",
         "stability.stable-image-core-v1:1",
     )
-    assert json.loads(response["body"].read())["artifacts"][0]["base64"] == image
+    assert a[sc.STREAM_END_REASON] == "exhausted" and a[sc.GEN_AI_USAGE_INPUT_TOKENS] == DEFAULT_USAGE.input
     assert image[:200] not in json.dumps(a)
 
 
@@ -1209,18 +1211,23 @@ def test_our_own_failures_never_reach_the_caller(
 def test_reading_the_body_fails_the_same_way_for_the_caller(
     bedrock_server: BedrockMockServer, telemetry: Telemetry, instrument: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """If our read of the body fails, the caller's read fails with the same error, and the span says so."""
+    """When the caller's read of the body fails, it gets botocore's exception object itself, and
+    the span ends with it."""
     error = botocore.exceptions.ReadTimeoutError(endpoint_url="http://x")
+    response = bedrock_server.client().invoke_model(modelId=NOVA, body=json.dumps(NOVA_BODY))
     monkeypatch.setattr(
         botocore.response.StreamingBody, "read", lambda self, amt=None: (_ for _ in ()).throw(error)
     )
-    response = bedrock_server.client().invoke_model(modelId=NOVA, body=json.dumps(NOVA_BODY))
-    monkeypatch.undo()
     with pytest.raises(botocore.exceptions.ReadTimeoutError) as info:
         response["body"].read()
     assert info.value is error
+    with pytest.raises(botocore.exceptions.ReadTimeoutError):
+        response["body"].read()  # again: the span still ended once
+    monkeypatch.undo()
     a = attrs(telemetry)
     assert telemetry.span().status.status_code is StatusCode.ERROR and a[sc.ERROR_TYPE] == "ReadTimeoutError"
+    assert a[sc.STREAM_END_REASON] == "error" and a[sc.GEN_AI_USAGE_INPUT_TOKENS] == DEFAULT_USAGE.input
+    response["body"].close()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -212,6 +212,8 @@ class Reply:
     * ``delay``: seconds to wait before answering (a client ``read_timeout`` below it times out).
     * ``truncate``: JSON answers (Converse, InvokeModel) send half their body, with the full
       ``Content-Length``, then close the connection.
+    * ``body_delay``: JSON answers send their status and headers at once, then wait this many
+      seconds before the body (a slow body: the client has the response before its body arrived).
     """
 
     text: str | None = None
@@ -236,6 +238,7 @@ class Reply:
     response_model: str | None = None
     delay: float = 0.0
     truncate: bool = False
+    body_delay: float = 0.0
 
 
 @dataclass
@@ -1063,10 +1066,19 @@ class BedrockMockServer:
                     reply.content_type or "application/json",
                     base_headers,
                     truncate=reply.truncate,
+                    body_delay=reply.body_delay,
                 )
             else:
                 data = json.dumps(_converse_body(answer)).encode("utf-8")
-                _send(h, 200, data, "application/json", base_headers, truncate=reply.truncate)
+                _send(
+                    h,
+                    200,
+                    data,
+                    "application/json",
+                    base_headers,
+                    truncate=reply.truncate,
+                    body_delay=reply.body_delay,
+                )
         else:
             events = list(reply.events) if reply.events is not None else _converse_events(answer)
             _send_events(h, events, reply, base_headers)
@@ -1123,7 +1135,7 @@ class BedrockMockServer:
                 extra["X-Amzn-Bedrock-Cache-Read-Input-Token-Count"] = str(u.cache_read)
                 extra["X-Amzn-Bedrock-Cache-Write-Input-Token-Count"] = str(u.cache_write)
         extra["X-Amzn-Bedrock-Invocation-Latency"] = "321"
-        _send(h, 200, data, content_type, extra, truncate=reply.truncate)
+        _send(h, 200, data, content_type, extra, truncate=reply.truncate, body_delay=reply.body_delay)
 
     def _invoke_stream(
         self, h: BaseHTTPRequestHandler, reply: Reply, a: _Answer, headers: dict[str, str]
@@ -1184,6 +1196,7 @@ def _send(
     content_type: str,
     headers: Mapping[str, str],
     truncate: bool = False,
+    body_delay: float = 0.0,
 ) -> None:
     h.send_response(status)
     h.send_header("Content-Type", content_type)
@@ -1191,6 +1204,9 @@ def _send(
         h.send_header(name, value)
     h.send_header("Content-Length", str(len(data)))
     h.end_headers()
+    if body_delay > 0:
+        h.wfile.flush()  # the client sees status and headers now, the body later
+        time.sleep(body_delay)
     h.wfile.write(data[: len(data) // 2] if truncate else data)
     h.wfile.flush()
     if truncate:  # the transport breaks mid-body

@@ -18,6 +18,7 @@ from ..._recorder import Invocation, Recorder, report_internal_error
 from ..._streams import SyncStreamProxy
 from .._base import GenAIInstrumentor
 from . import _adapter as ad
+from ._body import observe_body
 
 __all__ = ["BedrockInstrumentor"]
 
@@ -89,7 +90,8 @@ class _Call:
             inv.finish(lambda call: ad.converse_response(call, plan, result))
             return result
         if operation == ad.INVOKE:
-            return _invoke_result(inv, plan, result)
+            # The body is observed as the caller reads it; the span ends when that reading ends.
+            return observe_body(inv, plan, result)
         key = "stream" if operation == ad.CONVERSE_STREAM else "body"
         stream = result.get(key)
         if stream is None:
@@ -108,31 +110,3 @@ class _Call:
         # when the stream is exhausted, closed, fails, or is dropped unfinished.
         result[key] = SyncStreamProxy(stream, inv, state.on_event, fill)
         return result
-
-
-def _invoke_result(inv: Invocation, plan: ad.Plan, result: dict[str, Any]) -> Any:
-    """Reads the InvokeModel body for telemetry and gives the caller an identical fresh one."""
-    body = result.get("body")
-    data: bytes | None = None
-    length = ad.content_length(result)
-    readable = (
-        plan.family != ad.MEDIA
-        and body is not None
-        and callable(getattr(body, "read", None))
-        and (length is None or length <= ad.MAX_BODY_BYTES)
-    )
-    if readable:
-        try:
-            raw = body.read()  # type: ignore[union-attr]
-        except Exception as exc:
-            # The caller would have met this error reading the body: they still do, and so does the span.
-            result["body"] = ad.failed_body(exc)
-            inv.fail(exc)
-            return result
-        if isinstance(raw, (bytes, bytearray, memoryview)):
-            data = bytes(raw)
-        else:  # not what botocore returns; put back the text as bytes rather than lose it
-            data = str(raw).encode("utf-8") if raw is not None else b""
-        result["body"] = ad.replay_body(data)
-    inv.finish(lambda call: ad.invoke_response(call, plan, result, data))
-    return result

@@ -2,8 +2,7 @@
 
 botocore hands us plain dicts (the API parameters, the parsed response), and InvokeModel bodies
 are each model family's own JSON; one reader per family turns them into the record. Nothing here
-imports botocore at module level: the two helpers that build a ``StreamingBody`` import it when
-called, which only happens after botocore made the call.
+imports botocore.
 
 Conventions (see docs/bedrock.md):
 
@@ -20,7 +19,6 @@ Conventions (see docs/bedrock.md):
 from __future__ import annotations
 
 import functools
-import io
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -1096,7 +1094,7 @@ class ConverseStream(StreamState):
 
 
 def invoke_response(call: LLMCall, plan: Plan, result: Any, data: bytes | None) -> None:
-    """The non-streamed body (``data``, already read and put back for the caller)."""
+    """The non-streamed body: ``data`` is what the caller read, None when incomplete or not kept."""
     r = _map(result)
     body: Mapping[str, Any] = {}
     if data:
@@ -1549,33 +1547,3 @@ _STREAM_READERS: Final[dict[str, Callable[[StreamState, Mapping[str, Any]], None
 
 def content_length(result: Mapping[str, Any]) -> int | None:
     return _int(_headers(result).get("content-length"))
-
-
-def replay_body(data: bytes) -> Any:
-    """A fresh ``StreamingBody`` over the bytes we read: the caller reads it exactly as before."""
-    from botocore.response import StreamingBody
-
-    return StreamingBody(io.BytesIO(data), len(data))
-
-
-class _Unreadable(io.RawIOBase):
-    """Raises, on read, the error our own read of the body met; the caller meets it as before."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__()
-        self._error = error
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        raise self._error
-
-    def readinto(self, buffer: Any) -> int:
-        raise self._error
-
-
-def failed_body(error: BaseException) -> Any:
-    from botocore.response import StreamingBody
-
-    return StreamingBody(_Unreadable(error), None)
