@@ -28,6 +28,7 @@ from ._providers import (
     INSTRUMENTATIONS,
     OLLAMA_MODEL,
     SERVERS,
+    TLS,
     anthropic_client,
     bedrock_client,
     count_spans,
@@ -248,8 +249,6 @@ BEDROCK: dict[str, Call] = {
 def _chat_openai(server: Any) -> Any:
     import openai
     from langchain_openai import ChatOpenAI
-
-    from ._providers import TLS
 
     return ChatOpenAI(
         model="gpt-rel",

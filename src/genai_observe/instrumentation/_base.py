@@ -181,9 +181,12 @@ class GenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             if hasattr(original, "_self_genai_observe"):  # wrapt 2: FunctionWrapper is no ObjectProxy
                 return False  # already ours (e.g. a second instrumentor instance)
             patched = wrapt.wrap_object(module_name, path, _MethodWrapper, (wrapper,))
-            patched._self_genai_observe = True
-            patched._self_genai_owner = owner  # a function is pickled by reference to it
-            patched._self_genai_attribute = attribute
+            try:
+                patched._self_genai_observe = True
+                patched._self_genai_owner = owner  # a function is pickled by reference to it
+                patched._self_genai_attribute = attribute
+            except Exception:
+                pass
             self._wrapped.append((owner, attribute))
             return True
         except (AttributeError, ImportError) as exc:
