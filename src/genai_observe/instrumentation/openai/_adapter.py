@@ -401,6 +401,13 @@ class ChatStream:
 # --- legacy completions ----------------------------------------------------------------------
 
 
+def _prompt_text(prompt: Any) -> str:
+    """A legacy prompt item: text, or token ids (written out; one-shot iterables are not read)."""
+    if isinstance(prompt, str):
+        return prompt
+    return str(prompt) if isinstance(prompt, (list, tuple)) else "<tokens>"
+
+
 def completion_request(info: ClientInfo, kwargs: Mapping[str, Any]) -> LLMCall:
     call = new_call(sc.OP_TEXT_COMPLETION, info, kwargs, None)
     _sampling(call, kwargs, ("max_tokens",))
@@ -476,13 +483,6 @@ class CompletionStream:
 
 
 # --- embeddings --------------------------------------------------------------------------------
-
-
-def _prompt_text(prompt: Any) -> str:
-    """A legacy prompt item: text, or token ids (written out; one-shot iterables are not read)."""
-    if isinstance(prompt, str):
-        return prompt
-    return str(prompt) if isinstance(prompt, (list, tuple)) else "<tokens>"
 
 
 def _input_text(item: Any) -> str:
