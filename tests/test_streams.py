@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
+import pickle
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -278,3 +280,50 @@ def test_unbounded_stream_keeps_bounded_timing_state(telemetry: Telemetry) -> No
         pass
     gaps = inv_holder[0].chunk_gaps
     assert gaps is not None and len(gaps) <= 8192
+
+
+class PicklableStream:
+    """A stream whose state can be copied and pickled (the SDKs' hold clients with locks)."""
+
+    def __init__(self, chunks: list[str]) -> None:
+        self.chunks = list(chunks)
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        if not self.chunks:
+            raise StopIteration
+        return self.chunks.pop(0)
+
+
+OPERATIONS = {
+    "copy": copy.copy,
+    "deepcopy": copy.deepcopy,
+    "pickle": lambda s: pickle.loads(pickle.dumps(s)),
+}
+
+
+@pytest.mark.parametrize("operation", list(OPERATIONS))
+@pytest.mark.parametrize("make", [lambda: iter(["a", "b", "c"]), lambda: PicklableStream(["a", "b", "c"])])
+def test_copy_deepcopy_and_pickle_act_on_the_sdk_object(
+    telemetry: Telemetry, make: Any, operation: str
+) -> None:
+    def read(stream: Any) -> tuple[type, list[str], list[str]]:
+        next(stream)
+        duplicate = OPERATIONS[operation](stream)
+        assert telemetry.spans() == []  # copying neither ends nor records anything
+        return type(duplicate), list(duplicate), list(stream)
+
+    plain = read(make())
+    # The copy is the SDK's object (uninstrumented), at the same position, sharing what it shares.
+    assert read(sync_stream(telemetry, make())) == plain
+    assert (only_span(telemetry).attributes or {})[sc.STREAM_END_REASON] == "exhausted"
+
+
+def test_what_the_sdk_object_cannot_copy_raises_its_own_error(telemetry: Telemetry) -> None:
+    proxy = sync_stream(telemetry, (c for c in ["a"]))
+    for operation in (copy.copy, copy.deepcopy, pickle.dumps):
+        with pytest.raises(TypeError, match="cannot pickle 'generator' object"):
+            operation(proxy)
+    assert list(proxy) == ["a"]

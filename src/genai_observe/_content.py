@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+from . import _json
 from ._record import Choice, Message, ToolCall
 
 REDACTED: Final = "[REDACTED]"
@@ -227,10 +228,7 @@ class ContentPolicy:
     def _tool_call(self, call: ToolCall) -> dict[str, Any]:
         arguments: Any = call.arguments
         if isinstance(arguments, str):
-            try:
-                arguments = json.loads(arguments)
-            except ValueError:
-                pass
+            arguments = _json.loads(arguments, default=arguments)  # too deep: cut, never raised
         return {"type": "tool_call", "id": call.id, "name": call.name, "arguments": self.clean(arguments)}
 
     def _parts(self, content: Any) -> list[dict[str, Any]]:

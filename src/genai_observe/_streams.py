@@ -4,12 +4,17 @@ A proxy wraps the SDK's stream object (wrapt.ObjectProxy, so ``isinstance``, att
 SDK's helper methods keep working), feeds each chunk to the adapter's accumulator, and ends the
 operation exactly once: on exhaustion, ``close()``, leaving a ``with`` block, an error, task
 cancellation, or garbage collection of an abandoned stream.
+
+``copy.copy``, ``copy.deepcopy`` and ``pickle`` see through every proxy (:class:`SeeThrough`):
+they act on the SDK's object, so they succeed or fail exactly as they would without us.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import copy
+import copyreg
 import threading
 import weakref
 from collections.abc import Callable
@@ -64,7 +69,35 @@ def _track(proxy: Any) -> None:
                 _at_exit_registered = True
 
 
-class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[type-arg]
+class SeeThrough:
+    """Mixin for our wrapt proxies: copying or pickling one copies or pickles the SDK's object.
+
+    wrapt's proxies raise NotImplementedError there, which an app that copies a stream (or an
+    object holding one) would not get without us. The copy is the SDK's object, uninstrumented: a
+    copy of a live stream is a second reader of the same connection, and the operation it belongs
+    to is recorded once, by the original. What the SDK's object cannot do (deepcopy a lock, pickle
+    a generator) raises the SDK's own error.
+    """
+
+    __slots__ = ()
+    __wrapped__: Any
+
+    def __copy__(self) -> Any:
+        return copy.copy(self.__wrapped__)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return copy.deepcopy(self.__wrapped__, memo)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        wrapped = self.__wrapped__
+        reducer = copyreg.dispatch_table.get(type(wrapped))
+        return reducer(wrapped) if reducer is not None else wrapped.__reduce_ex__(protocol)
+
+    def __reduce__(self) -> Any:
+        return self.__reduce_ex__(0)
+
+
+class _ProxyBase(SeeThrough, wrapt.ObjectProxy):  # type: ignore[type-arg]
     def __init__(
         self, wrapped: Any, inv: Invocation, on_chunk: ChunkHandler | None, fill: Filler | None
     ) -> None:
@@ -109,9 +142,6 @@ class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         return repr(self.__wrapped__)
-
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        raise TypeError("a live stream cannot be pickled")
 
 
 class SyncStreamProxy(_ProxyBase):

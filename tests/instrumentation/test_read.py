@@ -10,7 +10,7 @@ import pydantic
 from openai.types.chat import ChatCompletion
 
 from genai_observe.instrumentation import _read
-from genai_observe.instrumentation._read import extra, get, given
+from genai_observe.instrumentation._read import extra, get, given, items, safe_content
 
 
 class _Frozen(Mapping[str, Any]):
@@ -72,3 +72,13 @@ def test_the_mapping_type_cache_is_bounded(monkeypatch: Any) -> None:
         kind = type(f"T{n}", (), {"a": n})
         assert get(kind(), "a") == n
     assert len(_read._IS_MAPPING) == _read._MAX_TYPES
+
+
+def test_only_lists_and_tuples_are_iterated_and_one_shot_content_is_dropped() -> None:
+    once = (m for m in [{"role": "user"}])
+    assert items([1]) == [1] and items((1,)) == (1,)
+    assert items(once) == () and items(iter([1])) == () and items({"a": 1}) == () and items(None) == ()
+    assert next(once) == {"role": "user"}  # not consumed
+    parts = iter([{"type": "text", "text": "x"}])
+    assert safe_content(parts) is None and next(parts)  # dropped, not read
+    assert safe_content("x") == "x" and safe_content([1]) == [1] and safe_content({"a": 1}) == {"a": 1}

@@ -7,10 +7,11 @@ are patched at once (wrapt fires the hook immediately).
 
 from __future__ import annotations
 
+import copy
 import sys
 import threading
 from collections.abc import Callable, Collection
-from types import ModuleType
+from types import MethodType, ModuleType
 from typing import Any, ClassVar
 
 import wrapt
@@ -20,6 +21,60 @@ from opentelemetry.instrumentation.utils import unwrap
 from .._config import _capture_mode, _resolve_profile, capture_from_env, profile_from_env
 from .._content import ContentPolicy
 from .._recorder import Recorder, report_internal_error
+
+
+class _SeeThroughMethod:
+    """copy, deepcopy and pickle of a method we wrapped behave as for the SDK's own method.
+
+    wrapt raises NotImplementedError there; the SDK's helpers keep bound methods in their state
+    (openai's stream managers hold ``partial(self.create, ...)``), so copying such an object would
+    fail only with us. A bound method is, as in Python, looked up again on its (copied) instance;
+    a function is itself to ``copy`` and is pickled by reference to the class that holds it.
+    """
+
+    __slots__ = ()
+    __wrapped__: Any
+    _self_parent: Any
+
+    def _self_reduced(self) -> Any:
+        """What pickle gets: a bound method's ``(getattr, (instance, name))``, a function's reference
+        (a class attribute: ``(getattr, (class, name))``; a module's: its name); None if unknown."""
+        wrapped = self.__wrapped__
+        if isinstance(wrapped, MethodType):
+            return getattr, (wrapped.__self__, wrapped.__func__.__name__)
+        parent: Any = getattr(self, "_self_parent", None) or self
+        owner = getattr(parent, "_self_genai_owner", None)
+        attribute = getattr(parent, "_self_genai_attribute", None)
+        if isinstance(owner, ModuleType):
+            return attribute
+        return (getattr, (owner, attribute)) if owner is not None else None
+
+    def __copy__(self) -> Any:
+        if not isinstance(self.__wrapped__, MethodType):
+            return self  # functions are immutable to copy
+        function, args = self._self_reduced()
+        return function(*args)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        if not isinstance(self.__wrapped__, MethodType):
+            return self
+        function, args = self._self_reduced()
+        return function(*copy.deepcopy(args, memo))
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        reduced = self._self_reduced()
+        return reduced if reduced is not None else self.__wrapped__.__reduce_ex__(protocol)
+
+    def __reduce__(self) -> Any:
+        return self.__reduce_ex__(0)
+
+
+class _BoundMethodWrapper(_SeeThroughMethod, wrapt.BoundFunctionWrapper):  # type: ignore[type-arg]
+    pass
+
+
+class _MethodWrapper(_SeeThroughMethod, wrapt.FunctionWrapper):  # type: ignore[type-arg]
+    __bound_function_wrapper__ = _BoundMethodWrapper
 
 
 class GenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -125,10 +180,11 @@ class GenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             owner, attribute, original = wrapt.resolve_path(module_name, path)
             if hasattr(original, "_self_genai_observe"):  # wrapt 2: FunctionWrapper is no ObjectProxy
                 return False  # already ours (e.g. a second instrumentor instance)
-            wrapt.wrap_function_wrapper(module_name, path, wrapper)
-            patched = getattr(owner, attribute)
+            patched = wrapt.wrap_object(module_name, path, _MethodWrapper, (wrapper,))
             try:
                 patched._self_genai_observe = True
+                patched._self_genai_owner = owner  # a function is pickled by reference to it
+                patched._self_genai_attribute = attribute
             except Exception:
                 pass
             self._wrapped.append((owner, attribute))

@@ -14,7 +14,7 @@ import wrapt
 
 from .._record import LLMCall
 from .._recorder import Invocation
-from .._streams import END_ABANDONED, END_CLOSED
+from .._streams import END_ABANDONED, END_CLOSED, SeeThrough
 
 ResponseReader = Callable[[LLMCall, Any], None]
 
@@ -44,7 +44,7 @@ def raw_response(
     return RawResponseProxy(raw, inv, read_response, accumulator, keep_text, proxy_cls)
 
 
-class RawResponseProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
+class RawResponseProxy(SeeThrough, wrapt.ObjectProxy):  # type: ignore[type-arg]
     """Ends the operation when the caller parses (or fails to), closes or drops the raw response."""
 
     def __init__(

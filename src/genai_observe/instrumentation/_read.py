@@ -7,7 +7,7 @@ ABC check, which is otherwise answered once per type.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 # The openai / anthropic "argument not given" sentinels (NOT_GIVEN, omit), known by type name so
@@ -39,6 +39,22 @@ def get(obj: Any, key: str, default: Any = None) -> Any:
     if value is None or type(value).__name__ in _SENTINELS:
         return default
     return value
+
+
+def items(value: Any) -> list[Any] | tuple[Any, ...]:
+    """``value`` if it is a list or tuple, else ``()``: the only sequences of a caller's we iterate.
+
+    The SDKs accept any iterable (a generator of messages, ``iter(tools)``) and turn it into a
+    list when they serialise the request, after we read it: iterating a one-shot iterable here would
+    leave the SDK nothing to send. What cannot be read twice is not recorded.
+    """
+    return value if isinstance(value, (list, tuple)) else ()
+
+
+def safe_content(value: Any) -> Any:
+    """A content value safe to keep for later: ``None`` for a one-shot iterator (a generator of
+    parts), which the content policy could not read without taking it from the SDK."""
+    return None if isinstance(value, Iterator) else value
 
 
 _NO_EXTRA: Any = object()

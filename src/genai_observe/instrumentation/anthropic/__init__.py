@@ -28,7 +28,7 @@ from opentelemetry import trace
 from ..._calls import run_async, run_sync
 from ..._record import LLMCall
 from ..._recorder import Invocation, Recorder, report_internal_error
-from ..._streams import END_CLOSED, AsyncStreamProxy, SyncStreamProxy
+from ..._streams import END_CLOSED, AsyncStreamProxy, SeeThrough, SyncStreamProxy
 from .._base import GenAIInstrumentor
 from .._raw import raw_response
 from . import _adapter as ad
@@ -231,7 +231,7 @@ def _snapshot_reader(stream: Any) -> Callable[[], Any]:
     return read
 
 
-class _ManagerBase(wrapt.ObjectProxy):  # type: ignore[type-arg]
+class _ManagerBase(SeeThrough, wrapt.ObjectProxy):  # type: ignore[type-arg]
     def __init__(
         self, wrapped: Any, recorder: Recorder, build: Callable[[], LLMCall], keep_text: bool, native: bool
     ) -> None:

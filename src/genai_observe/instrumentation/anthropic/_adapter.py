@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from ... import _semconv as sc
 from ..._record import Choice, LLMCall, Message, ToolCall, Usage, token_count
-from .._read import get
+from .._read import get, safe_content
 
 # Blocks of a response that are tool calls: the client's own tools and the ones Anthropic runs
 # itself (web search, code execution, ...), which arrive as ``server_tool_use``.
@@ -161,7 +161,7 @@ def _plain(blocks: list[dict[str, Any]]) -> Any:
 def _tool_result_content(content: Any) -> Any:
     if isinstance(content, (list, tuple)):
         return _plain([_input_block(b) for b in content])
-    return content
+    return safe_content(content)
 
 
 def input_messages(messages: Any) -> list[Message]:
@@ -180,7 +180,7 @@ def input_messages(messages: Any) -> list[Message]:
         role = str(get(m, "role") or "user")
         content = get(m, "content")
         if not isinstance(content, (list, tuple)):
-            out.append(Message(role=role, content=content))
+            out.append(Message(role=role, content=safe_content(content)))
             continue
         blocks: list[dict[str, Any]] = []
         tool_calls: list[ToolCall] = []

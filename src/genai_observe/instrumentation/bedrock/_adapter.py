@@ -19,13 +19,13 @@ Conventions (see docs/bedrock.md):
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from ... import _json
 from ... import _semconv as sc
 from ..._record import Choice, LLMCall, Message, ToolCall, Usage, token_count
 from ..._recorder import report_internal_error
@@ -571,10 +571,7 @@ def load_json(raw: Any) -> Any:
             raw.seek(position)
     if data is None or len(data) > MAX_BODY_BYTES:
         return None
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return None
+    return _json.loads(data)
 
 
 def _invoke_request(call: LLMCall, plan: Plan, params: Mapping[str, Any]) -> None:
@@ -1098,10 +1095,7 @@ def invoke_response(call: LLMCall, plan: Plan, result: Any, data: bytes | None) 
     r = _map(result)
     body: Mapping[str, Any] = {}
     if data:
-        try:
-            body = _map(json.loads(data))
-        except (ValueError, UnicodeDecodeError):
-            body = {}
+        body = _map(_json.loads(data))
     tokens = Tokens()
     if body:
         family = plan.family if plan.family in _RESPONSE_READERS else sniff_response(body)
@@ -1357,10 +1351,7 @@ class InvokeStream(StreamState):
         raw = _map(_map(event).get("chunk")).get("bytes")
         if not isinstance(raw, (bytes, bytearray, str)):
             return
-        try:
-            chunk = _map(json.loads(raw))
-        except (ValueError, UnicodeDecodeError):
-            return
+        chunk = _map(_json.loads(raw))
         if not chunk:
             return
         metrics = chunk.get("amazon-bedrock-invocationMetrics")
@@ -1483,7 +1474,7 @@ def _chunk_cohere_chat(s: StreamState, c: Mapping[str, Any]) -> None:
         for position, tc in enumerate(_cohere_tool_calls(c.get("tool_calls"))):
             s.tool_start(position, None, tc.name)
             if tc.arguments is not None:
-                s.tool_arguments(position, json.dumps(tc.arguments))
+                s.tool_arguments(position, _json.dumps(tc.arguments))
     elif kind == "stream-end" or c.get("is_finished"):
         s.stop(c.get("finish_reason"))
         response = _map(c.get("response"))
@@ -1492,7 +1483,7 @@ def _chunk_cohere_chat(s: StreamState, c: Mapping[str, Any]) -> None:
             for position, tc in enumerate(_cohere_tool_calls(response.get("tool_calls"))):
                 s.tool_start(position, None, tc.name)
                 if tc.arguments is not None:
-                    s.tool_arguments(position, json.dumps(tc.arguments))
+                    s.tool_arguments(position, _json.dumps(tc.arguments))
         billed = _map(_map(response.get("meta")).get("billed_units"))
         s.body_tokens = Tokens(_int(billed.get("input_tokens")), _int(billed.get("output_tokens")))
 

@@ -6,12 +6,12 @@ callback fires, and a renamed attribute degrades to a missing value instead of a
 
 from __future__ import annotations
 
-import json
 import sys
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from ... import _json
 from ... import _semconv as sc
 from ..._record import Choice, LLMCall, Message, ToolCall, Usage
 
@@ -243,7 +243,7 @@ def tool_calls(calls: Any) -> list[ToolCall] | None:
             out.append(
                 ToolCall(
                     name=c.get("name"),
-                    arguments=json.dumps(args, default=str) if isinstance(args, Mapping) else args,
+                    arguments=_json.dumps(args, default=str) if isinstance(args, Mapping) else args,
                     id=c.get("id"),
                 )
             )

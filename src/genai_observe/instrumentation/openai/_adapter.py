@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ... import _semconv as sc
 from ..._record import Choice, LLMCall, Message, ToolCall, Usage
-from .._read import extra, get
+from .._read import extra, get, items, safe_content
 
 ENV_NIM_HOSTS = "GENAI_OBSERVE_NIM_HOSTS"
 _NIM_HOSTS = frozenset({"integrate.api.nvidia.com", "ai.api.nvidia.com"})
@@ -169,11 +169,12 @@ def _sampling(call: LLMCall, kwargs: Mapping[str, Any], max_tokens_keys: tuple[s
         call.stop_sequences = [str(s) for s in stop]
 
 
-def _tool_calls(items: Any) -> list[ToolCall] | None:
-    if not items:
+def _tool_calls(value: Any) -> list[ToolCall] | None:
+    calls = items(value)
+    if not calls:
         return None
     out = []
-    for tc in items:
+    for tc in calls:
         fn = get(tc, "function")
         out.append(
             ToolCall(
@@ -187,7 +188,7 @@ def _tool_calls(items: Any) -> list[ToolCall] | None:
 
 
 def _tools(kwargs: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
-    tools = get(kwargs, "tools") or get(kwargs, "functions")
+    tools = items(get(kwargs, "tools")) or items(get(kwargs, "functions"))
     if not tools:
         return None
     out: list[Mapping[str, Any]] = []
@@ -222,7 +223,7 @@ def chat_request(info: ClientInfo, kwargs: Mapping[str, Any]) -> LLMCall:
     call = new_call(sc.OP_CHAT, info, kwargs, "chat_completions")
     _sampling(call, kwargs, ("max_completion_tokens", "max_tokens"))
     call.output_type = _output_type(get(kwargs, "response_format"))
-    for m in get(kwargs, "messages") or ():
+    for m in items(get(kwargs, "messages")):
         tool_calls = _tool_calls(get(m, "tool_calls"))
         legacy_fn = get(m, "function_call")
         if legacy_fn is not None:
@@ -232,7 +233,7 @@ def chat_request(info: ClientInfo, kwargs: Mapping[str, Any]) -> LLMCall:
         call.input_messages.append(
             Message(
                 role=str(get(m, "role") or "user"),
-                content=get(m, "content"),
+                content=safe_content(get(m, "content")),
                 tool_calls=tool_calls,
                 tool_call_id=get(m, "tool_call_id"),
                 name=get(m, "name"),
@@ -400,14 +401,19 @@ class ChatStream:
 # --- legacy completions ----------------------------------------------------------------------
 
 
+def _prompt_text(prompt: Any) -> str:
+    """A legacy prompt item: text, or token ids (written out; one-shot iterables are not read)."""
+    if isinstance(prompt, str):
+        return prompt
+    return str(prompt) if isinstance(prompt, (list, tuple)) else "<tokens>"
+
+
 def completion_request(info: ClientInfo, kwargs: Mapping[str, Any]) -> LLMCall:
     call = new_call(sc.OP_TEXT_COMPLETION, info, kwargs, None)
     _sampling(call, kwargs, ("max_tokens",))
     prompt = get(kwargs, "prompt")
-    prompts = (
-        [prompt] if isinstance(prompt, str) else list(prompt) if isinstance(prompt, (list, tuple)) else []
-    )
-    call.input_messages = [Message(role="user", content=p if isinstance(p, str) else str(p)) for p in prompts]
+    prompts = [prompt] if isinstance(prompt, str) else items(prompt)
+    call.input_messages = [Message(role="user", content=_prompt_text(p)) for p in prompts]
     return call
 
 
@@ -479,6 +485,15 @@ class CompletionStream:
 # --- embeddings --------------------------------------------------------------------------------
 
 
+def _input_text(item: Any) -> str:
+    """An embeddings input: text, or token ids recorded as a count, not content."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, (list, tuple)):
+        return f"<{len(item)} tokens>"
+    return "<1 tokens>" if isinstance(item, int) else "<tokens>"
+
+
 def embeddings_request(info: ClientInfo, kwargs: Mapping[str, Any]) -> LLMCall:
     call = new_call(sc.OP_EMBEDDINGS, info, kwargs, None)
     call.stream = False
@@ -486,15 +501,8 @@ def embeddings_request(info: ClientInfo, kwargs: Mapping[str, Any]) -> LLMCall:
     if isinstance(fmt, str):
         call.encoding_formats = [fmt]
     text = get(kwargs, "input")
-    items = [text] if isinstance(text, str) else list(text) if isinstance(text, (list, tuple)) else []
-    # Token-id inputs (lists of ints) are not text; record them as a count, not content.
-    call.input_messages = [
-        Message(
-            role="user",
-            content=i if isinstance(i, str) else f"<{len(i) if hasattr(i, '__len__') else 1} tokens>",
-        )
-        for i in items
-    ]
+    inputs = [text] if isinstance(text, str) else items(text)
+    call.input_messages = [Message(role="user", content=_input_text(i)) for i in inputs]
     return call
 
 
@@ -529,15 +537,19 @@ def responses_request(info: ClientInfo, kwargs: Mapping[str, Any]) -> LLMCall:
     instructions = get(kwargs, "instructions")
     if isinstance(instructions, str):
         call.system_instructions = [instructions]
-    items = get(kwargs, "input")
-    if isinstance(items, str):
-        call.input_messages = [Message(role="user", content=items)]
-    elif isinstance(items, (list, tuple)):
-        for item in items:
+    given_input = get(kwargs, "input")
+    if isinstance(given_input, str):
+        call.input_messages = [Message(role="user", content=given_input)]
+    else:
+        for item in items(given_input):
             kind = get(item, "type")
             if kind == "function_call_output":
                 call.input_messages.append(
-                    Message(role="tool", content=get(item, "output"), tool_call_id=get(item, "call_id"))
+                    Message(
+                        role="tool",
+                        content=safe_content(get(item, "output")),
+                        tool_call_id=get(item, "call_id"),
+                    )
                 )
             elif kind == "function_call":
                 call.input_messages.append(
@@ -553,7 +565,9 @@ def responses_request(info: ClientInfo, kwargs: Mapping[str, Any]) -> LLMCall:
                     )
                 )
             elif get(item, "role"):
-                call.input_messages.append(Message(role=str(get(item, "role")), content=get(item, "content")))
+                call.input_messages.append(
+                    Message(role=str(get(item, "role")), content=safe_content(get(item, "content")))
+                )
     conversation = get(kwargs, "conversation")
     if isinstance(conversation, str):
         call.request_attributes[sc.GEN_AI_CONVERSATION_ID] = conversation
