@@ -177,6 +177,14 @@ def _invoke_stream(server: Any, record: Record) -> None:
     _drain(result["body"])
 
 
+def _invoke_body(server: Any, record: Record) -> None:
+    server.script(BedrockReply(text="hi there"))
+    body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 20, "messages": MESSAGES})
+    result = bedrock_client(server).invoke_model(modelId=BEDROCK_CLAUDE, body=body)
+    record(result["body"])  # botocore's StreamingBody (a proxy over it when instrumented)
+    result["body"].read()
+
+
 def _ollama(server: Any, record: Record) -> None:
     stream = ollama_client(server).chat(model=OLLAMA_MODEL, messages=MESSAGES, stream=True)
     record(stream)
@@ -242,6 +250,7 @@ CASES = [
     Case("anthropic-async", "anthropic", _anthropic_async, is_async=True),
     Case("bedrock-converse-stream", "bedrock", _converse_stream),
     Case("bedrock-invoke-stream", "bedrock", _invoke_stream),
+    Case("bedrock-invoke-body", "bedrock", _invoke_body),
     Case("ollama-stream", "ollama", _ollama),
     Case("ollama-async", "ollama", _ollama_async, is_async=True),
     Case("openai-methods", "openai", _openai_methods),
