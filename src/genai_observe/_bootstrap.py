@@ -22,7 +22,7 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from . import _config, _export, _instrumentors
+from . import _config, _export, _instrumentors, _logmask
 from ._config import CaptureMode, Profile, Settings, load_settings
 from ._content import ContentPolicy
 from ._recorder import METRICS
@@ -172,6 +172,7 @@ def init(
     logs: bool | None = None,
     reuse_existing_providers: bool | None = None,
     disabled: bool | None = None,
+    allow_insecure_token: bool | None = None,
 ) -> Handle:
     """Set up export and instrumentation in one call; see docs/configuration.md.
 
@@ -206,6 +207,7 @@ def init(
         logs=logs,
         reuse_existing_providers=reuse_existing_providers,
         disabled=disabled,
+        allow_insecure_token=allow_insecure_token,
     )
     with _lock:
         if _current is not None and not _current._closed:
@@ -326,6 +328,7 @@ def _build(settings: Settings) -> Handle:
         owned.append(logger_provider)
         _set_global(_logs.set_logger_provider, logger_provider, _logs.get_logger_provider)
 
+    _logmask.protect(_secrets(settings))
     drop_counter = _export.DropCounter(stats)
     drop_counter.install()
     METRICS.on_drop = stats.add_dropped
@@ -362,6 +365,14 @@ def _build(settings: Settings) -> Handle:
         stats=stats,
         drop_counter=drop_counter,
     )
+
+
+def _secrets(settings: Settings) -> list[str]:
+    """The token and credential header values: what no log line may show."""
+    values = [settings.token.reveal()] if settings.token is not None else []
+    for headers in settings.headers.values():
+        values += [v for k, v in headers.items() if _config.is_credential_header(k)]
+    return values
 
 
 def _forget_parent_metrics_after_fork(provider: MeterProvider) -> None:
