@@ -657,3 +657,36 @@ def test_a_child_forked_while_an_exporter_is_being_built_still_exports(otlp_rece
     out = _run_script(_FORK_WHILE_BUILDING_SCRIPT, otlp_receiver)
     assert out.strip() == "0"
     assert [s.name for s in otlp_receiver.spans()] == ["chat child"]
+
+
+def test_handle_shows_active_and_pending_instrumentations() -> None:
+    """Only openai imported: openai is active, the others wait for their SDK's import."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import json, sys
+        import genai_observe
+        handle = genai_observe.init(instrumentations=["openai", "anthropic", "ollama"], traces=False)
+        before = (handle.instrumented, handle.pending)
+        import openai
+        after = (handle.instrumented, handle.pending, handle.instrumentation_status())
+        from genai_observe.instrumentation.openai import OpenAIInstrumentor
+        OpenAIInstrumentor().uninstrument()  # anyone may; the handle must not claim it still
+        removed = (handle.instrumented, handle.instrumentation_status()["openai"], repr(handle))
+        print(json.dumps([before, after, removed]))
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    before, after, removed = json.loads(done.stdout)
+    assert before == [[], ["anthropic", "ollama", "openai"]]
+    assert after == [
+        ["openai"],
+        ["anthropic", "ollama"],
+        {"anthropic": "pending", "ollama": "pending", "openai": "active"},
+    ]
+    assert removed[:2] == [[], "removed"]
+    assert "pending=['anthropic', 'ollama']" in removed[2]

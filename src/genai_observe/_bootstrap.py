@@ -67,8 +67,30 @@ class Handle:
 
     @property
     def instrumented(self) -> tuple[str, ...]:
-        """Names of the instrumentations that are active."""
-        return tuple(sorted(self._instrumentors))
+        """Names of the instrumentations that are active: set up, and their SDK imported."""
+        return tuple(name for name, state in self.instrumentation_status().items() if state == "active")
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """Names of the instrumentations set up but waiting for the app to import their SDK.
+
+        Patching happens on import, so an SDK that is not installed (or never imported) stays
+        here; nothing of it is loaded.
+        """
+        return tuple(name for name, state in self.instrumentation_status().items() if state == "pending")
+
+    def instrumentation_status(self) -> dict[str, str]:
+        """Each instrumentation ``init()`` set up: ``active``, ``pending`` (SDK not imported yet)
+        or ``removed`` (someone called the instrumentor's ``uninstrument()``)."""
+        status: dict[str, str] = {}
+        for name, instrumentor in sorted(self._instrumentors.items()):
+            if not getattr(instrumentor, "is_instrumented_by_opentelemetry", True):
+                status[name] = "removed"
+            elif getattr(instrumentor, "module", "") in sys.modules:
+                status[name] = "active"
+            else:
+                status[name] = "pending"
+        return status
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Items the backend rejected (OTLP partial success) and items dropped on full queues."""
@@ -105,7 +127,10 @@ class Handle:
             METRICS.on_drop = None
 
     def __repr__(self) -> str:
-        return f"<genai_observe.Handle instrumented={list(self.instrumented)} settings={self.settings!r}>"
+        return (
+            f"<genai_observe.Handle instrumented={list(self.instrumented)} pending={list(self.pending)} "
+            f"settings={self.settings!r}>"
+        )
 
 
 def _shutdown_within(providers: tuple[Any, ...], millis: int) -> None:
