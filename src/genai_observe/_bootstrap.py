@@ -340,6 +340,7 @@ def _keep_first(current: Handle, settings: Settings) -> None:
         )
 
 
+_RETIRE_WAIT_S = 2.0
 _CONTENT_FIELDS = frozenset({"capture", "profile", "max_content_length", "redact", "instrumentations"})
 
 
@@ -369,7 +370,9 @@ def _apply(handle: Handle, settings: Settings) -> None:
             reader = _metric_reader(settings, stats)
             _replace_reader(pipeline.meter_provider, pipeline.reader, reader)
             pipeline.reader = reader
-        _close_within([r for r in retired if r is not None], settings.shutdown_timeout)
+        # The app's init() waits for the old pipeline's last export at most this long; a dead
+        # old backend finishes (or not) on a daemon thread.
+        _close_within([r for r in retired if r is not None], min(settings.shutdown_timeout, _RETIRE_WAIT_S))
     _apply_content(handle, settings)
 
 
