@@ -623,11 +623,11 @@ def load_settings(
     for signal in SIGNALS:
         value, env_name = _pick(per_signal_args[signal], ENV_SIGNAL_ENDPOINT[signal])
         per_signal[signal] = (
-            str(value) if value is not None else None,
+            str(value).strip() if value is not None else None,
             _label(f"{signal}_endpoint", env_name),
         )
     endpoints = resolve_endpoints(
-        str(raw_endpoint) if raw_endpoint is not None else None,
+        str(raw_endpoint).strip() if raw_endpoint is not None else None,
         _label("endpoint", endpoint_env),
         per_signal,
         signal_on,

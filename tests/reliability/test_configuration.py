@@ -152,3 +152,15 @@ def test_the_documented_maxima_are_accepted_and_shutdown_returns(
     assert time.monotonic() - began < 10
     assert len(otlp_receiver.spans()) == 1
     assert otlp_receiver.metrics()
+
+
+def test_surrounding_whitespace_of_an_endpoint_argument_is_dropped() -> None:
+    """Like a token read from a file: whitespace around a URL is never meant; inside it is refused."""
+    from genai_observe._config import load_settings
+
+    s = load_settings(
+        endpoint=" https://abc.live.dynatrace.com\n", traces_endpoint="https://t:4318/v1/traces "
+    )
+    assert s.endpoints is not None
+    assert s.endpoints.traces == "https://t:4318/v1/traces"
+    assert s.endpoints.metrics == "https://abc.live.dynatrace.com/api/v2/otlp/v1/metrics"
