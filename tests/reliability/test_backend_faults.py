@@ -104,7 +104,8 @@ def test_queues_stay_bounded_with_a_hanging_backend(monkeypatch: pytest.MonkeyPa
         for i in range(3000):
             one_call(i)
         stats = handle.stats()
-        processor = handle.tracer_provider._active_span_processor._span_processors[0]
+        switch = handle.tracer_provider._active_span_processor._span_processors[0]
+        processor = switch.inner  # init() swaps exporters inside one switchable processor
         queued = len(processor._batch_processor._queue)
         genai_observe.shutdown(timeout=1)
     assert queued <= 256
