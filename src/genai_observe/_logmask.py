@@ -65,13 +65,14 @@ class SecretMask(logging.Filter):
             masked = self.mask(message)
             if masked != message:
                 record.msg, record.args = masked, None
-            if record.exc_info:
-                # Formatters print exc_text when it is set; the live exception is dropped so that
-                # no formatter renders the unmasked original.
-                text = record.exc_text or logging.Formatter().formatException(record.exc_info)
-                record.exc_text, record.exc_info = self.mask(text), None
-            elif record.exc_text:
-                record.exc_text = self.mask(record.exc_text)
+            if record.exc_info or record.exc_text:
+                text = record.exc_text or logging.Formatter().formatException(record.exc_info)  # type: ignore[arg-type]
+                masked = self.mask(text)
+                if masked != text:
+                    # Formatters print exc_text when it is set; the live exception is dropped so
+                    # that no formatter renders the unmasked original. Records without a secret
+                    # keep theirs.
+                    record.exc_text, record.exc_info = masked, None
         except Exception:  # a filter that raises would lose the record; keep it as it is
             pass
         return True
