@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import glob
+import shutil
+
 import nox
 
 nox.options.sessions = [
@@ -99,6 +102,22 @@ def bench(session: nox.Session) -> None:
     """The benchmark suite (docs/performance.md); `nox -s bench -- --quick` for a smoke run."""
     session.install("-e", ".[all]", "httpx2")
     session.run("python", "-m", "benchmarks.run", *session.posargs)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Builds the wheel and the sdist into dist/ and checks them with twine.
+
+    Not in the default sessions: the isolated build downloads setuptools from PyPI, and CI's
+    tests already cover the code. `pip install "dist/genai_observe-<version>-py3-none-any.whl[openai]"`
+    then installs it anywhere.
+    """
+    session.install("build", "twine")
+    shutil.rmtree("dist", ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", "dist")
+    artifacts = sorted(glob.glob("dist/*"))
+    session.run("twine", "check", "--strict", *artifacts)
+    session.log("built: " + ", ".join(artifacts))
 
 
 @nox.session

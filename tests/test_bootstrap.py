@@ -657,3 +657,99 @@ def test_a_child_forked_while_an_exporter_is_being_built_still_exports(otlp_rece
     out = _run_script(_FORK_WHILE_BUILDING_SCRIPT, otlp_receiver)
     assert out.strip() == "0"
     assert [s.name for s in otlp_receiver.spans()] == ["chat child"]
+
+
+def test_handle_shows_active_and_pending_instrumentations() -> None:
+    """Only openai imported: openai is active, the others wait for their SDK's import."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import json, sys
+        import genai_observe
+        handle = genai_observe.init(instrumentations=["openai", "anthropic", "ollama"], traces=False)
+        before = (handle.instrumented, handle.pending)
+        import openai
+        after = (handle.instrumented, handle.pending, handle.instrumentation_status())
+        from genai_observe.instrumentation.openai import OpenAIInstrumentor
+        OpenAIInstrumentor().uninstrument()  # anyone may; the handle must not claim it still
+        removed = (handle.instrumented, handle.instrumentation_status()["openai"], repr(handle))
+        print(json.dumps([before, after, removed]))
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    before, after, removed = json.loads(done.stdout)
+    assert before == [[], ["anthropic", "ollama", "openai"]]
+    assert after == [
+        ["openai"],
+        ["anthropic", "ollama"],
+        {"anthropic": "pending", "ollama": "pending", "openai": "active"},
+    ]
+    assert removed[:2] == [[], "removed"]
+    assert "pending=['anthropic', 'ollama']" in removed[2]
+
+
+def test_app_init_applies_its_settings_to_the_automatic_setup_in_place(
+    otlp_receiver: OTLPReceiver, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The zero-code bootstrap's console setup, then the app's init(endpoint=...): same handle and
+    providers (they are the global ones), the app's endpoint, resource and content settings."""
+    from genai_observe._bootstrap import init_automatic
+
+    auto = init_automatic()
+    # handed out before the app's init() (the global provider in a real app; tests share one process)
+    app_tracer = auto.tracer_provider.get_tracer("the-app")
+    one_call("console-model")
+    auto.force_flush()
+    assert "console-model" in capfd.readouterr().err
+    providers = (auto.tracer_provider, auto.meter_provider, auto.logger_provider)
+    handle = start(otlp_receiver, capture_content="SPAN_AND_EVENT", deployment_environment="prod")
+    assert (
+        handle is auto
+        and (handle.tracer_provider, handle.meter_provider, handle.logger_provider) == providers
+    )
+    assert "keeping the first setup" not in caplog.text
+    one_call("exported-model")
+    with app_tracer.start_as_current_span("app-span"):
+        pass
+    handle.shutdown()
+    assert "exported-model" not in capfd.readouterr().err
+    spans = {s.name: s for s in otlp_receiver.spans()}
+    assert set(spans) == {"chat exported-model", "app-span"}
+    for span in spans.values():
+        assert span.resource_attributes["service.name"] == "svc-test"
+        assert span.resource_attributes["deployment.environment.name"] == "prod"
+    assert spans["chat exported-model"].attributes["gen_ai.prompt.0.content"] == "What is OTLP?"
+    assert len(otlp_receiver.logs()) == 1
+    points = [p for m in otlp_receiver.metrics(sc.METRIC_OPERATION_DURATION) for p in m.data_points]
+    assert [p.attributes["gen_ai.request.model"] for p in points] == ["exported-model"]
+
+
+def test_an_automatic_setup_gives_way_to_an_app_that_disables(otlp_receiver: OTLPReceiver) -> None:
+    from genai_observe._bootstrap import init_automatic
+
+    auto = init_automatic(endpoint=otlp_receiver.url)
+    handle = genai_observe.init(disabled=True)
+    assert not handle.enabled and auto._closed and handle.instrumented == ()
+
+
+def test_a_second_init_in_code_keeps_the_first_setup_but_content_off_always_applies(
+    otlp_receiver: OTLPReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = start(otlp_receiver, capture_content="SPAN_AND_EVENT")
+    one_call("with-content")
+    second = genai_observe.init(capture_content=False, service_name="other", endpoint="http://127.0.0.1:9")
+    assert second is first
+    assert "content capture is now off" in caplog.text and "keeping the first setup" in caplog.text
+    one_call("without-content")
+    first.shutdown()
+    spans = {s.name: s for s in otlp_receiver.spans()}
+    assert set(spans) == {"chat with-content", "chat without-content"}  # still the first endpoint
+    assert spans["chat with-content"].attributes["gen_ai.prompt.0.content"] == "What is OTLP?"
+    after = spans["chat without-content"].attributes
+    assert not [k for k in after if "content" in k and "filter" not in k], after
+    assert spans["chat without-content"].resource_attributes["service.name"] == "svc-test"
+    assert [e.attributes["gen_ai.request.model"] for e in otlp_receiver.logs()] == ["with-content"]

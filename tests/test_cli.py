@@ -11,12 +11,15 @@ from pathlib import Path
 
 import pytest
 
+import genai_observe
 from genai_observe import _semconv as sc
 from tests.rig.openai_server import OpenAIMockServer
 from tests.rig.otlp_receiver import OTLPReceiver
 
 BIN = Path(sys.executable).parent
 WRAPPER = str(BIN / "genai-observe-instrument")
+# The children run the sources this test process imported (a worktree's, not the installed ones).
+SRC = str(Path(genai_observe.__file__).resolve().parents[1])
 
 APP = """
 import json, sys
@@ -30,8 +33,8 @@ sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
 
 def _env(server: OpenAIMockServer, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DT_", "GENAI_OBSERVE_"))}
-    env.pop("PYTHONPATH", None)
     env.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="test", **extra)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (extra.get("PYTHONPATH"), SRC) if p)
     return env
 
 
@@ -214,3 +217,71 @@ def test_every_instrumentor_is_registered_as_an_entry_point() -> None:
         ep = ours[f"genai_observe_{name}"]
         assert ep.value == f"{module}:{cls}"
         assert ep.load().__name__ == cls  # importable without the provider SDK being imported
+
+
+IN_CODE_INIT = """
+import json, sys
+import genai_observe
+import openai
+client = openai.OpenAI(max_retries=0)
+messages = [{"role": "user", "content": "hi"}]
+client.chat.completions.create(model="before-init", messages=messages)
+handle = genai_observe.init(**json.loads(sys.argv[1]))
+client.chat.completions.create(model="after-init", messages=messages)
+print(json.dumps({"instrumented": handle.instrumented, "same": handle is genai_observe._bootstrap.current()}))
+"""
+
+
+def test_in_code_init_with_an_endpoint_upgrades_the_wrappers_console_setup(
+    tmp_path: Path, openai_server: OpenAIMockServer, otlp_receiver: OTLPReceiver
+) -> None:
+    """No endpoint in the environment: the wrapper prints to the console until the app's own
+    init(endpoint=...) runs; from then on everything is exported, with the app's resource."""
+    script = tmp_path / "app.py"
+    script.write_text(IN_CODE_INIT)
+    settings = {
+        "endpoint": otlp_receiver.url,
+        "service_name": "from-code",
+        "capture_content": "SPAN_AND_EVENT",
+        "metric_export_interval_ms": 60000,
+    }
+    done = _run([WRAPPER, sys.executable, str(script), json.dumps(settings)], _env(openai_server), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"instrumented": ["openai"], "same": True}
+    assert "keeping the first setup" not in done.stderr
+    assert "chat before-init" in done.stderr  # the console line of the call made before init()
+    (span,) = otlp_receiver.spans()
+    assert span.name == "chat after-init"
+    assert span.resource_attributes["service.name"] == "from-code"
+    assert span.attributes["gen_ai.prompt.0.content"] == "hi"
+    (event,) = otlp_receiver.logs()
+    assert event.resource_attributes["service.name"] == "from-code"
+    points = [p for m in otlp_receiver.metrics(sc.METRIC_OPERATION_DURATION) for p in m.data_points]
+    assert [p.attributes["gen_ai.request.model"] for p in points] == ["after-init"]
+    assert "after-init" not in done.stderr  # not on the console any more
+
+
+@pytest.mark.parametrize("wrapper", ["genai-observe-instrument", "opentelemetry-instrument"])
+def test_in_code_capture_off_applies_under_the_wrappers(
+    wrapper: str, tmp_path: Path, openai_server: OpenAIMockServer, otlp_receiver: OTLPReceiver
+) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(IN_CODE_INIT)
+    env = _env(
+        openai_server,
+        DT_ENDPOINT=otlp_receiver.url,
+        GENAI_OBSERVE_CAPTURE_CONTENT="SPAN_AND_EVENT",
+        OTEL_PYTHON_CONFIGURATOR="genai_observe",
+        OTEL_PYTHON_DISTRO="genai_observe",
+    )
+    command = [WRAPPER] if wrapper == "genai-observe-instrument" else [str(BIN / "opentelemetry-instrument")]
+    args = [sys.executable, str(script), json.dumps({"capture_content": False})]
+    done = _run([*command, *args], env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "keeping the first setup" not in done.stderr
+    spans = {s.name: s for s in otlp_receiver.spans()}
+    assert set(spans) == {"chat before-init", "chat after-init"}
+    assert spans["chat before-init"].attributes["gen_ai.prompt.0.content"] == "hi"  # env said so
+    after = spans["chat after-init"].attributes
+    assert not [k for k in after if k.endswith(".content")], after
+    assert [e.attributes.get("gen_ai.request.model") for e in otlp_receiver.logs()] == ["before-init"]

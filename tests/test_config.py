@@ -158,7 +158,7 @@ def test_token_becomes_api_token_header_for_every_signal() -> None:
 def test_env_headers_percent_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization=Api-Token%20{TOKEN},x-team=ai")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-team=metrics")
-    s = load_settings(endpoint="http://c:4318", headers={"X-Extra": "1"})
+    s = load_settings(endpoint="https://c:4318", headers={"X-Extra": "1"})
     assert s.headers["traces"] == {"authorization": f"Api-Token {TOKEN}", "x-team": "ai", "x-extra": "1"}
     assert s.headers["metrics"]["x-team"] == "metrics"
 
@@ -372,3 +372,103 @@ def test_queue_smaller_than_default_batch_is_not_an_error(monkeypatch: pytest.Mo
     assert s.batch_sizes("logs") == (2048, 512)
     handle = genai_observe.init(endpoint="http://127.0.0.1:9", shutdown_timeout=0.5)  # must not raise
     handle.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "env", "named"),
+    [
+        ({"endpoint": "http://myhost:14318", "api_token": TOKEN}, {}, "api_token (argument)"),
+        ({"endpoint": "http://abc12345.live.dynatrace.com", "api_token": TOKEN}, {}, "api_token (argument)"),
+        ({}, {"DT_ENDPOINT": "http://10.0.0.7:4318", "DT_API_TOKEN": TOKEN}, "DT_API_TOKEN (environment)"),
+        (  # only one signal goes over http: still refused
+            {"endpoint": "https://abc12345.live.dynatrace.com", "api_token": TOKEN},
+            {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://collector:4318/v1/metrics"},
+            "api_token (argument)",
+        ),
+        (
+            {"endpoint": "http://collector:4318", "headers": {"Authorization": "Bearer abcdefgh"}},
+            {},
+            "headers",
+        ),
+        (
+            {"endpoint": "http://collector:4318", "headers": {"x-api-key": "abcdefgh"}},
+            {},
+            "headers (argument)",
+        ),
+        (
+            {"endpoint": "http://collector:4318"},
+            {"OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Api-Token%20{TOKEN}"},
+            "OTEL_EXPORTER_OTLP_HEADERS (environment)",
+        ),
+        (
+            {"endpoint": "https://collector:4318", "traces_endpoint": "http://collector:4318/v1/traces"},
+            {"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "authorization=Basic%20dXNlcjpwYXNz"},
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS (environment)",
+        ),
+    ],
+)
+def test_credentials_over_plain_http_to_another_host_are_refused(
+    kwargs: dict[str, Any], env: dict[str, str], named: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigurationError) as info:
+        genai_observe.init(**kwargs)
+    message = str(info.value)
+    assert named in message and "clear text" in message
+    assert "allow_insecure_token=True" in message and "GENAI_OBSERVE_ALLOW_INSECURE_TOKEN" in message
+    assert TOKEN not in message and "abcdefgh" not in message and "dXNlcjpwYXNz" not in message
+    # The explicit opt-in, as argument or variable, lets it through.
+    assert load_settings(**kwargs, allow_insecure_token=True).endpoints is not None
+    monkeypatch.setenv("GENAI_OBSERVE_ALLOW_INSECURE_TOKEN", "true")
+    assert load_settings(**kwargs).endpoints is not None
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://localhost:14499/otlp",  # the local OneAgent
+        "http://127.0.0.1:4318",
+        "http://127.8.9.10:4318",
+        "http://[::1]:4318",
+        "http://LOCALHOST:4318",
+        "https://myhost:14318",
+    ],
+)
+def test_credentials_to_loopback_or_over_https_are_fine(endpoint: str) -> None:
+    s = load_settings(endpoint=endpoint, api_token=TOKEN, headers={"x-api-key": "abcdefgh"})
+    assert s.headers["traces"]["authorization"] == f"Api-Token {TOKEN}"
+    # Headers that are no credentials go anywhere.
+    assert load_settings(endpoint="http://collector:4318", headers={"x-team": "ai"}).headers["logs"] == {
+        "x-team": "ai"
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"service_name": 123}, "service_name (argument)"),
+        ({"service_version": 1.2}, "service_version (argument)"),
+        ({"deployment_environment": ["prod"]}, "deployment_environment (argument)"),
+        ({"service_name": "   "}, "service_name (argument)"),
+        ({"service_version": ""}, "service_version (argument)"),
+        ({"resource_attributes": {"team": 7}}, "resource_attributes (argument) key 'team'"),
+        ({"resource_attributes": {"team": " "}}, "resource_attributes (argument) key 'team'"),
+        ({"resource_attributes": {"  ": "x"}}, "resource_attributes (argument) key"),
+        ({"resource_attributes": {1: "x"}}, "resource_attributes (argument) key"),
+    ],
+)
+def test_resource_settings_are_non_blank_strings(kwargs: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        genai_observe.init(**kwargs)
+    assert named in str(info.value) and "non-blank string" in str(info.value)
+
+
+def test_resource_settings_are_stripped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "team=%20ai%20,cost.center=42")
+    s = load_settings(service_name=" svc ", service_version="1.2 ", resource_attributes={" region ": " eu "})
+    assert (s.service_name, s.service_version) == ("svc", "1.2")
+    assert s.resource_attributes == {"team": "ai", "cost.center": "42", "region": "eu"}
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "team=")
+    with pytest.raises(ConfigurationError, match="OTEL_RESOURCE_ATTRIBUTES key 'team'"):
+        load_settings()

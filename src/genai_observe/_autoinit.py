@@ -17,11 +17,11 @@ def run() -> None:
         return
     _done = True
     try:
-        from ._bootstrap import init
+        from ._bootstrap import init_automatic
         from ._errors import ConfigurationError
 
         try:
-            init()
+            init_automatic()  # the app's own init(), if it calls one, applies its settings to this
         except ConfigurationError as exc:
             _say(f"{exc}; the application runs uninstrumented")
     except Exception as exc:  # never stop the application from starting

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import dataclasses
 import logging
 import os
 import sys
@@ -18,15 +19,16 @@ from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from . import _config, _export, _instrumentors
+from . import _config, _export, _instrumentors, _logmask
 from ._config import CaptureMode, Profile, Settings, load_settings
 from ._content import ContentPolicy
 from ._recorder import METRICS
 from ._resource import build_resource
+from ._switch import SwitchableLogRecordProcessor, SwitchableSpanProcessor
 
 _log = logging.getLogger("genai_observe")
 
@@ -35,6 +37,19 @@ _CONSOLE_NOTICE = (
     "nothing is being shipped. Set DT_ENDPOINT and DT_API_TOKEN (or OTEL_EXPORTER_OTLP_ENDPOINT) "
     "to export.\n"
 )
+
+
+@dataclasses.dataclass
+class _Pipeline:
+    """Where the providers ``init()`` built send their data; replaced by a later ``init()``.
+
+    ``None`` for a signal recorded into a provider the application set up itself.
+    """
+
+    spans: SwitchableSpanProcessor | None = None
+    logs: SwitchableLogRecordProcessor | None = None
+    meter_provider: MeterProvider | None = None
+    reader: MetricReader | None = None
 
 
 class Handle:
@@ -50,6 +65,8 @@ class Handle:
         instrumentors: Mapping[str, Any] | None = None,
         stats: _export.ExportStats | None = None,
         drop_counter: _export.DropCounter | None = None,
+        pipeline: _Pipeline | None = None,
+        automatic: bool = False,
     ) -> None:
         self.settings = settings
         self.tracer_provider = tracer_provider
@@ -64,6 +81,11 @@ class Handle:
         self._stats = stats or _export.ExportStats()
         self._drop_counter = drop_counter
         self._closed = False
+        self._pipeline = pipeline or _Pipeline()
+        # Built by the zero-code bootstrap from the environment alone: the app's own init()
+        # then applies its settings to it (see _apply).
+        self._automatic = automatic
+        self._generation = 0  # bumped whenever settings change in place (llm_call's recorder)
 
     @property
     def enabled(self) -> bool:
@@ -71,8 +93,30 @@ class Handle:
 
     @property
     def instrumented(self) -> tuple[str, ...]:
-        """Names of the instrumentations that are active and still this handle's."""
-        return tuple(sorted(name for name in self._instrumentors if self._owns(name)))
+        """Names of the instrumentations that are active: set up, and their SDK imported."""
+        return tuple(name for name, state in self.instrumentation_status().items() if state == "active")
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """Names of the instrumentations set up but waiting for the app to import their SDK.
+
+        Patching happens on import, so an SDK that is not installed (or never imported) stays
+        here; nothing of it is loaded.
+        """
+        return tuple(name for name, state in self.instrumentation_status().items() if state == "pending")
+
+    def instrumentation_status(self) -> dict[str, str]:
+        """Each instrumentation ``init()`` set up: ``active``, ``pending`` (SDK not imported yet)
+        or ``removed`` (someone called the instrumentor's ``uninstrument()``)."""
+        status: dict[str, str] = {}
+        for name, instrumentor in sorted(self._instrumentors.items()):
+            if not self._owns(name):
+                status[name] = "removed"
+            elif getattr(instrumentor, "module", "") in sys.modules:
+                status[name] = "active"
+            else:
+                status[name] = "pending"
+        return status
 
     def _owns(self, name: str) -> bool:
         """False once someone else uninstrumented (and maybe re-instrumented) ``name``."""
@@ -120,7 +164,10 @@ class Handle:
             METRICS.on_drop = None
 
     def __repr__(self) -> str:
-        return f"<genai_observe.Handle instrumented={list(self.instrumented)} settings={self.settings!r}>"
+        return (
+            f"<genai_observe.Handle instrumented={list(self.instrumented)} pending={list(self.pending)} "
+            f"settings={self.settings!r}>"
+        )
 
 
 def _shutdown_within(providers: tuple[Any, ...], millis: int) -> None:
@@ -187,14 +234,16 @@ def init(
     logs: bool | None = None,
     reuse_existing_providers: bool | None = None,
     disabled: bool | None = None,
+    allow_insecure_token: bool | None = None,
 ) -> Handle:
     """Set up export and instrumentation in one call; see docs/configuration.md.
 
     Every argument also has an environment variable; an explicit argument wins. Raises
     :class:`genai_observe.ConfigurationError` on a bad value, before anything is set up. A second
-    call while initialised returns the same handle (nothing is instrumented or exported twice).
+    call while initialised returns the same handle (nothing is instrumented or exported twice):
+    after the zero-code bootstrap's setup its settings apply; after another ``init()`` in code the
+    first setup stays, except that turning content capture off always applies.
     """
-    global _current, _atexit_registered
     settings = load_settings(
         service_name=service_name,
         service_version=service_version,
@@ -221,16 +270,33 @@ def init(
         logs=logs,
         reuse_existing_providers=reuse_existing_providers,
         disabled=disabled,
+        allow_insecure_token=allow_insecure_token,
     )
+    return _start(settings, automatic=False)
+
+
+def init_automatic(**kwargs: Any) -> Handle:
+    """``init()`` for the zero-code bootstrap and the ``opentelemetry-instrument`` configurator.
+
+    The setup it builds gives way to the application's own ``init()`` call, if there is one.
+    """
+    return _start(load_settings(**kwargs), automatic=True)
+
+
+def _start(settings: Settings, *, automatic: bool) -> Handle:
+    global _current, _atexit_registered
     with _lock:
-        if _current is not None and not _current._closed:
-            if settings != _current.settings:
-                _log.warning(
-                    "genai_observe: init() called again with different settings; keeping the first "
-                    "setup (call genai_observe.shutdown() first to re-initialise)"
-                )
-            return _current
+        current = _current
+        if current is not None and not current._closed:
+            if settings == current.settings:
+                current._automatic = current._automatic and automatic
+                return current
+            if current._automatic and not automatic:
+                return _take_over(current, settings)
+            _keep_first(current, settings)
+            return current
         handle = _build(settings)
+        handle._automatic = automatic
         _current = handle
         if not _atexit_registered:
             atexit.register(_shutdown_at_exit)
@@ -247,6 +313,145 @@ def shutdown(timeout: float | None = None) -> None:
         handle, _current = _current, None
     if handle is not None:
         handle.shutdown(timeout)
+
+
+def _take_over(current: Handle, settings: Settings) -> Handle:
+    """The app's ``init()`` after the zero-code bootstrap's: the app's settings apply.
+
+    Its explicit arguments win over the environment the bootstrap read, as everywhere. The
+    providers stay the same objects (they are the global ones, and tracers handed out from them
+    must keep working): their resource, exporters and the instrumentations' content settings
+    change in place. Only a change of ``disabled`` builds anew or tears down.
+    """
+    global _current
+    if settings.disabled or current.settings.disabled:
+        current.shutdown()
+        handle = _build(settings)
+        _current = handle
+        return handle
+    try:
+        _apply(current, settings)
+    except Exception:  # never raise into the app: keep what the bootstrap built
+        _log.warning("genai_observe: could not apply init()'s settings to the zero-code setup", exc_info=True)
+    current._automatic = False
+    return current
+
+
+def _keep_first(current: Handle, settings: Settings) -> None:
+    """A second ``init()`` in code keeps the first setup, except that content can be turned off.
+
+    Exporters switching mid-run because two parts of an app both call ``init()`` would surprise
+    more than they help; but a call asking for no content is a privacy decision and always wins.
+    """
+    if not settings.capture.any and current.settings.capture.any:
+        _apply_content(current, dataclasses.replace(current.settings, capture=settings.capture))
+        _log.warning(
+            "genai_observe: init() called again with content capture off; content capture is now off"
+        )
+    if settings != current.settings:
+        _log.warning(
+            "genai_observe: init() called again with different settings; keeping the first "
+            "setup (call genai_observe.shutdown() first to re-initialise)"
+        )
+
+
+_RETIRE_WAIT_S = 2.0
+_CONTENT_FIELDS = frozenset({"capture", "profile", "max_content_length", "redact", "instrumentations"})
+
+
+def _apply(handle: Handle, settings: Settings) -> None:
+    """Give ``handle`` the ``settings``: resource and exporters replaced, instrumentations updated."""
+    old = handle.settings
+    export_changed = any(
+        getattr(old, f.name) != getattr(settings, f.name)
+        for f in dataclasses.fields(Settings)
+        if f.name not in _CONTENT_FIELDS
+    )
+    if export_changed:
+        _logmask.protect(_secrets(settings))
+        resource = build_resource(settings)
+        for provider in handle._owned:
+            update = getattr(provider, "_update_resource", None)  # what the SDK calls after a fork
+            if callable(update):
+                update(resource)
+        pipeline, stats = handle._pipeline, handle._stats
+        retired: list[Any] = []
+        if pipeline.spans is not None:
+            retired.append(pipeline.spans.swap(_span_processor(settings, stats)))
+        if pipeline.logs is not None:
+            retired.append(pipeline.logs.swap(_log_processor(settings, stats)))
+        if pipeline.meter_provider is not None:
+            METRICS.drain()  # points of calls made before this init() belong to the old setup
+            reader = _metric_reader(settings, stats)
+            _replace_reader(pipeline.meter_provider, pipeline.reader, reader)
+            pipeline.reader = reader
+        # The app's init() waits for the old pipeline's last export at most this long; a dead
+        # old backend finishes (or not) on a daemon thread.
+        _close_within([r for r in retired if r is not None], min(settings.shutdown_timeout, _RETIRE_WAIT_S))
+    _apply_content(handle, settings)
+
+
+def _replace_reader(provider: MeterProvider, old: MetricReader | None, new: MetricReader | None) -> None:
+    """Swap a metric reader of ``provider``; the old one exports what it holds first.
+
+    The old one goes first, so that no point is exported twice. The SDK's add/remove_metric_reader
+    leave out the list its ``force_flush()`` and ``shutdown()`` walk (SDK 1.45), so that list is
+    kept in step here; without that the new reader would never get its final export.
+    """
+    if old is not None:
+        provider.remove_metric_reader(old)
+    if new is not None:
+        provider.add_metric_reader(new)
+    readers: Any = getattr(provider, "_metric_readers", None)
+    if isinstance(readers, (tuple, list)):
+        kept = [r for r in readers if r is not old and r is not new]
+        provider._metric_readers = (*kept, *([new] if new is not None else []))
+
+
+def _apply_content(handle: Handle, settings: Settings) -> None:
+    """Instrumentations on or off as ``settings`` say; content settings changed in place."""
+    content = ContentPolicy(settings.max_content_length, settings.redact)
+    for name in [n for n in handle._instrumentors if n not in settings.instrumentations]:
+        try:
+            handle._instrumentors.pop(name).uninstrument()
+        except Exception:
+            _log.debug("genai_observe: uninstrument failed", exc_info=True)
+    for name in sorted(settings.instrumentations):
+        try:
+            instrumentor = handle._instrumentors.get(name) or _instrumentors.load(name)
+            if instrumentor is None:
+                continue
+            if instrumentor.is_instrumented_by_opentelemetry:
+                # Ours, or instrumented by opentelemetry-instrument (instrumentors are singletons).
+                instrumentor.configure(capture=settings.capture, profile=settings.profile, content=content)
+            else:
+                _instrument(instrumentor, settings, handle, content)
+            handle._instrumentors[name] = instrumentor
+            handle._recorders[name] = getattr(instrumentor, "recorder", None)  # now this handle's
+        except Exception:
+            _log.warning("genai_observe: could not enable the %s instrumentation", name, exc_info=True)
+    handle.settings = settings
+    handle._generation += 1
+
+
+def _close_within(processors: list[Any], timeout: float) -> None:
+    """Shut the replaced processors down (flushing what they hold), waiting at most ``timeout``."""
+    threads = [threading.Thread(target=_quietly(p.shutdown), daemon=True) for p in processors]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _quietly(function: Callable[[], Any]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            function()
+        except Exception:
+            _log.debug("genai_observe: shutting down a replaced processor failed", exc_info=True)
+
+    return run
 
 
 def current() -> Handle | None:
@@ -285,44 +490,59 @@ def _shutdown_at_exit() -> None:
         pass
 
 
+def _span_processor(settings: Settings, stats: _export.ExportStats) -> SpanProcessor | None:
+    if not settings.traces:
+        return None
+    if settings.endpoints is None:  # console mode
+        return BatchSpanProcessor(_export.ConsoleSpanExporter(), schedule_delay_millis=200)
+    if not settings.endpoints.traces:
+        return None
+    queue, batch = settings.batch_sizes("traces")
+    return BatchSpanProcessor(
+        _export.span_exporter(settings, stats), max_queue_size=queue, max_export_batch_size=batch
+    )
+
+
+def _log_processor(settings: Settings, stats: _export.ExportStats) -> BatchLogRecordProcessor | None:
+    if not (settings.logs and settings.endpoints and settings.endpoints.logs):
+        return None
+    queue, batch = settings.batch_sizes("logs")
+    return BatchLogRecordProcessor(
+        _export.log_exporter(settings, stats), max_queue_size=queue, max_export_batch_size=batch
+    )
+
+
+def _metric_reader(settings: Settings, stats: _export.ExportStats) -> MetricReader | None:
+    if not (settings.metrics and settings.endpoints and settings.endpoints.metrics):
+        return None
+    return PeriodicExportingMetricReader(
+        _export.metric_exporter(settings, stats), export_interval_millis=settings.metric_export_interval_ms
+    )
+
+
 def _build(settings: Settings) -> Handle:
     if settings.disabled:
         return Handle(settings)
     stats = _export.ExportStats()
     owned: list[Any] = []
+    pipeline = _Pipeline()
     resource = build_resource(settings)
-    console = settings.endpoints is None
-    console_output = False
 
     tracer_provider = _existing(trace.get_tracer_provider(), trace.ProxyTracerProvider, settings)
     if tracer_provider is None:
         tracer_provider = TracerProvider(resource=resource, sampler=_sampler_plugin())
-        if console and settings.traces:
-            console_output = True
-            tracer_provider.add_span_processor(
-                BatchSpanProcessor(_export.ConsoleSpanExporter(), schedule_delay_millis=200)
-            )
-        elif settings.traces and settings.endpoints and settings.endpoints.traces:
-            queue, batch = settings.batch_sizes("traces")
-            tracer_provider.add_span_processor(
-                BatchSpanProcessor(
-                    _export.span_exporter(settings, stats), max_queue_size=queue, max_export_batch_size=batch
-                )
-            )
+        pipeline.spans = SwitchableSpanProcessor(_span_processor(settings, stats))
+        tracer_provider.add_span_processor(pipeline.spans)
         owned.append(tracer_provider)
         _set_global(trace.set_tracer_provider, tracer_provider, trace.get_tracer_provider)
 
     meter_provider = _existing(metrics.get_meter_provider(), _proxy_type(metrics), settings)
     if meter_provider is None:
-        readers = []
-        if not console and settings.metrics and settings.endpoints and settings.endpoints.metrics:
-            readers.append(
-                PeriodicExportingMetricReader(
-                    _export.metric_exporter(settings, stats),
-                    export_interval_millis=settings.metric_export_interval_ms,
-                )
-            )
-        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        pipeline.reader = _metric_reader(settings, stats)
+        meter_provider = MeterProvider(
+            resource=resource, metric_readers=[pipeline.reader] if pipeline.reader is not None else []
+        )
+        pipeline.meter_provider = meter_provider
         _forget_parent_metrics_after_fork(meter_provider)
         owned.append(meter_provider)
         _set_global(metrics.set_meter_provider, meter_provider, metrics.get_meter_provider)
@@ -330,53 +550,60 @@ def _build(settings: Settings) -> Handle:
     logger_provider = _existing(_logs.get_logger_provider(), _proxy_type(_logs), settings)
     if logger_provider is None:
         logger_provider = LoggerProvider(resource=resource)
-        if not console and settings.logs and settings.endpoints and settings.endpoints.logs:
-            logger_provider.add_log_record_processor(
-                BatchLogRecordProcessor(
-                    _export.log_exporter(settings, stats),
-                    max_queue_size=settings.batch_sizes("logs")[0],
-                    max_export_batch_size=settings.batch_sizes("logs")[1],
-                )
-            )
+        pipeline.logs = SwitchableLogRecordProcessor(_log_processor(settings, stats))
+        logger_provider.add_log_record_processor(pipeline.logs)
         owned.append(logger_provider)
         _set_global(_logs.set_logger_provider, logger_provider, _logs.get_logger_provider)
 
+    _logmask.protect(_secrets(settings))
     drop_counter = _export.DropCounter(stats)
     drop_counter.install()
     METRICS.on_drop = stats.add_dropped
-    if console_output:
+    if pipeline.spans is not None and pipeline.spans.inner is not None and settings.endpoints is None:
         sys.stderr.write(_CONSOLE_NOTICE)
 
-    content = ContentPolicy(settings.max_content_length, settings.redact)
-    instrumentors: dict[str, Any] = {}
-    for name in sorted(settings.instrumentations):
-        try:
-            instrumentor = _instrumentors.load(name)
-            if instrumentor is None:
-                continue
-            instrumentor.instrument(
-                tracer_provider=tracer_provider,
-                meter_provider=meter_provider,
-                logger_provider=logger_provider,
-                capture=settings.capture,
-                profile=settings.profile,
-                content=content,
-                stream_usage=settings.openai_stream_usage,
-                skip_dep_check=True,  # absent SDKs are simply never imported, so never patched
-            )
-            instrumentors[name] = instrumentor
-        except Exception:
-            _log.warning("genai_observe: could not enable the %s instrumentation", name, exc_info=True)
-    return Handle(
+    handle = Handle(
         settings,
         tracer_provider,
         meter_provider,
         logger_provider,
         owned=tuple(owned),
-        instrumentors=instrumentors,
         stats=stats,
         drop_counter=drop_counter,
+        pipeline=pipeline,
     )
+    content = ContentPolicy(settings.max_content_length, settings.redact)
+    for name in sorted(settings.instrumentations):
+        try:
+            instrumentor = _instrumentors.load(name)
+            if instrumentor is None:
+                continue
+            _instrument(instrumentor, settings, handle, content)
+            handle._instrumentors[name] = instrumentor
+        except Exception:
+            _log.warning("genai_observe: could not enable the %s instrumentation", name, exc_info=True)
+    return handle
+
+
+def _instrument(instrumentor: Any, settings: Settings, handle: Handle, content: ContentPolicy) -> None:
+    instrumentor.instrument(
+        tracer_provider=handle.tracer_provider,
+        meter_provider=handle.meter_provider,
+        logger_provider=handle.logger_provider,
+        capture=settings.capture,
+        profile=settings.profile,
+        content=content,
+        stream_usage=settings.openai_stream_usage,
+        skip_dep_check=True,  # absent SDKs are simply never imported, so never patched
+    )
+
+
+def _secrets(settings: Settings) -> list[str]:
+    """The token and credential header values: what no log line may show."""
+    values = [settings.token.reveal()] if settings.token is not None else []
+    for headers in settings.headers.values():
+        values += [v for k, v in headers.items() if _config.is_credential_header(k)]
+    return values
 
 
 def _forget_parent_metrics_after_fork(provider: MeterProvider) -> None:

@@ -6,6 +6,7 @@ raises one :class:`ConfigurationError` and leaves nothing half-initialised.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -49,6 +50,7 @@ ENV_INSTRUMENTATIONS: Final = "GENAI_OBSERVE_INSTRUMENTATIONS"
 ENV_DISABLED_INSTRUMENTATIONS: Final = "GENAI_OBSERVE_DISABLED_INSTRUMENTATIONS"
 ENV_SHUTDOWN_TIMEOUT: Final = "GENAI_OBSERVE_SHUTDOWN_TIMEOUT"
 ENV_OPENAI_STREAM_USAGE: Final = "GENAI_OBSERVE_OPENAI_STREAM_USAGE"
+ENV_ALLOW_INSECURE_TOKEN: Final = "GENAI_OBSERVE_ALLOW_INSECURE_TOKEN"
 ENV_SAMPLER: Final = "OTEL_TRACES_SAMPLER"
 ENV_SAMPLER_ARG: Final = "OTEL_TRACES_SAMPLER_ARG"
 ENV_SIGNAL_ON: Final[dict[str, str]] = {
@@ -78,6 +80,19 @@ _KNOWN_SAMPLERS: Final = frozenset(
         "parentbased_traceidratio",
     }
 )
+
+# Upper bounds of durations (docs/configuration.md, "Limits"). Larger values are typos or unit
+# mix-ups, and past about 2**63 ns they overflow the timers of threading and the SDK: an
+# OverflowError in shutdown(), a dead export thread, or every export failing.
+MAX_TIMEOUT_S: Final = 3600.0  # export and shutdown timeouts: one hour
+MAX_INTERVAL_MS: Final = 86_400_000  # metric export interval and batch delays: one day
+
+# Header names whose values are credentials (matched on the lower-cased name).
+_CREDENTIAL_HEADER: Final = re.compile(r"authorization|token|key|secret|password|cookie|auth")
+# RFC 9110 field-name characters.
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# C0 controls, DEL and C1 controls: never valid inside a header value or a URL.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # The OneAgent's local OTLP endpoint refuses gzip (Dynatrace docs).
 _ONEAGENT_PORT: Final = 14499
@@ -240,14 +255,27 @@ def parse_bool(setting: str, value: object) -> bool:
     raise ConfigurationError(setting, value, _BOOL_ACCEPTED)
 
 
-def _parse_number(setting: str, value: object, *, integer: bool, minimum: float, accepted: str) -> float:
+def _parse_number(
+    setting: str,
+    value: object,
+    *,
+    integer: bool,
+    minimum: float,
+    accepted: str,
+    maximum: float = math.inf,
+) -> float:
     if isinstance(value, bool):
         raise ConfigurationError(setting, value, accepted)
     try:
         number = float(value) if isinstance(value, (int, float, str)) else math.nan
-    except ValueError:
+    except (ValueError, OverflowError):
         number = math.nan
-    if not math.isfinite(number) or number < minimum or (integer and not number.is_integer()):
+    if (
+        not math.isfinite(number)
+        or number < minimum
+        or number > maximum
+        or (integer and not number.is_integer())
+    ):
         raise ConfigurationError(setting, value, accepted)
     return number
 
@@ -312,8 +340,34 @@ def _check_url(setting: str, url: str) -> tuple[str, str, str]:
         raise ConfigurationError(setting, _shown(url), "a URL without user:password (use the API token)")
     if parts.query or parts.fragment:
         raise ConfigurationError(setting, _shown(url), "a URL without query string or fragment")
+    if not _valid_host(parts.hostname) or _CONTROL.search(url) or any(c.isspace() for c in url):
+        # Accepted by urlsplit, but every export would fail with an error naming no setting.
+        raise ConfigurationError(
+            setting, _shown(url), "a URL without spaces or control characters and a valid host name"
+        )
     del port
     return parts.scheme, parts.netloc, parts.path
+
+
+def _valid_host(host: str) -> bool:
+    """A DNS name (letters, digits, ``-``, ``_``, ``.``; IDN letters too) or an IP address."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    return all(c.isalnum() or c in "-._" for c in host) and not host.startswith((".", "-"))
+
+
+def is_loopback(url: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1: traffic that never leaves the machine."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _is_dynatrace_host(host: str) -> bool:
@@ -375,6 +429,84 @@ def resolve_endpoints(
     return Endpoints(urls["traces"], urls["metrics"], urls["logs"])
 
 
+# --- headers, tokens and resource values ----------------------------------------------------
+
+
+def _clean_header(setting: str, name: object, value: object) -> tuple[str, str]:
+    """A header as it can go on the wire: surrounding whitespace dropped, nothing else changed.
+
+    A token read from a file ends in a newline; the HTTP client refuses such a value on every
+    export and logs it, token included. Whitespace around a value is never meant; a control
+    character inside one, or a character HTTP cannot carry (not Latin-1), is refused here, by name.
+    """
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise ConfigurationError(setting, None, "a dict of str to str", secret=True)
+    key = name.strip().lower()
+    if not _HEADER_NAME.fullmatch(key):
+        raise ConfigurationError(f"{setting} header name", name, "letters, digits and !#$%&'*+-.^_`|~ only")
+    text = value.strip()
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ConfigurationError(
+            f"{setting} header {key!r}",
+            None,
+            "a value of Latin-1 characters (HTTP carries no others)",
+            secret=True,
+        ) from None
+    if _CONTROL.search(text):
+        raise ConfigurationError(
+            f"{setting} header {key!r}",
+            None,
+            "a value without control characters (newline, tab, ...)",
+            secret=True,
+        )
+    return key, text
+
+
+def is_credential_header(name: str) -> bool:
+    return bool(_CREDENTIAL_HEADER.search(name.lower()))
+
+
+def _resource_text(setting: str, value: object) -> str:
+    """A resource attribute value: a non-blank string, stripped (backends index them as given)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(setting, value, "a non-blank string")
+    if _CONTROL.search(value.strip()):
+        raise ConfigurationError(setting, value, "a string without control characters")
+    return value.strip()
+
+
+def _refuse_cleartext_credentials(
+    endpoints: Endpoints | None,
+    token_label: str | None,
+    header_labels: Mapping[str, Mapping[str, str]],
+) -> None:
+    """A token or credential header must not travel unencrypted off this machine.
+
+    Loopback (a local OneAgent on http://localhost:14499, a sidecar collector on 127.0.0.1) stays
+    allowed; anything else needs https or the explicit opt-in.
+    """
+    if endpoints is None:
+        return
+    for signal in SIGNALS:
+        url = endpoints.for_signal(signal)
+        if url is None or urlsplit(url).scheme != "http" or is_loopback(url):
+            continue
+        credential = token_label or next(
+            (label for name, label in header_labels.get(signal, {}).items() if is_credential_header(name)),
+            None,
+        )
+        if credential is not None:
+            raise ConfigurationError(
+                credential,
+                None,
+                f"an https:// endpoint: it would be sent in clear text to {_shown(url)}. Use https, or "
+                f"allow it explicitly with allow_insecure_token=True or {ENV_ALLOW_INSECURE_TOKEN}=true",
+                secret=True,
+            )
+
+
 # --- the one entry point ------------------------------------------------------------------
 
 
@@ -406,7 +538,14 @@ def _compression(raw: object, setting: str) -> str:
 def _timeout_ms(raw: object, setting: str) -> float:
     """An OTLP timeout variable, in milliseconds as the OTel specification gives it, in seconds."""
     return (
-        _parse_number(setting, raw, integer=False, minimum=1, accepted="a positive number of milliseconds")
+        _parse_number(
+            setting,
+            raw,
+            integer=False,
+            minimum=1,
+            maximum=MAX_TIMEOUT_S * 1000,
+            accepted=f"a positive number of milliseconds up to {MAX_TIMEOUT_S * 1000:.0f} (one hour)",
+        )
         / 1000
     )
 
@@ -456,6 +595,7 @@ def load_settings(
     logs: bool | None = None,
     reuse_existing_providers: bool | None = None,
     disabled: bool | None = None,
+    allow_insecure_token: bool | None = None,
 ) -> Settings:
     """Merge arguments and environment into validated :class:`Settings` (argument wins)."""
     off, env_name = _pick(disabled, ENV_DISABLED)
@@ -483,11 +623,11 @@ def load_settings(
     for signal in SIGNALS:
         value, env_name = _pick(per_signal_args[signal], ENV_SIGNAL_ENDPOINT[signal])
         per_signal[signal] = (
-            str(value) if value is not None else None,
+            str(value).strip() if value is not None else None,
             _label(f"{signal}_endpoint", env_name),
         )
     endpoints = resolve_endpoints(
-        str(raw_endpoint) if raw_endpoint is not None else None,
+        str(raw_endpoint).strip() if raw_endpoint is not None else None,
         _label("endpoint", endpoint_env),
         per_signal,
         signal_on,
@@ -497,9 +637,12 @@ def load_settings(
     token: Secret | None = None
     if raw_token is not None:
         text = str(raw_token).strip()
-        if not text or any(c.isspace() for c in text) or not text.isprintable():
+        if not text or any(c.isspace() for c in text) or not text.isprintable() or not text.isascii():
             raise ConfigurationError(
-                _label("api_token", token_env), None, "a Dynatrace API token without spaces", secret=True
+                _label("api_token", token_env),
+                None,
+                "a Dynatrace API token without spaces (ASCII letters, digits and punctuation)",
+                secret=True,
             )
         if endpoints is None:
             raise ConfigurationError(
@@ -513,23 +656,37 @@ def load_settings(
 
     # Headers: per signal, env per-signal > env general; explicit argument entries win.
     signal_headers: dict[str, dict[str, str]] = {}
+    header_labels: dict[str, dict[str, str]] = {}  # signal -> header -> the setting it came from
+    if headers and not isinstance(headers, Mapping):
+        raise ConfigurationError("headers (argument)", None, "a dict of str to str", secret=True)
     for signal in SIGNALS:
         merged: dict[str, str] = {}
+        labels: dict[str, str] = {}
         for env_name in (ENV_HEADERS, ENV_SIGNAL_HEADERS[signal]):
             raw = _env(env_name)
             if raw:
-                merged.update(
-                    {k.lower(): v for k, v in _parse_key_values(env_name, raw, percent_decode=True).items()}
-                )
-        if headers:
-            if not isinstance(headers, Mapping) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-            ):
-                raise ConfigurationError("headers (argument)", None, "a dict of str to str", secret=True)
-            merged.update({k.lower(): v for k, v in headers.items()})
+                for k, v in _parse_key_values(env_name, raw, percent_decode=True).items():
+                    key, value = _clean_header(env_name, k, v)
+                    merged[key], labels[key] = value, f"{env_name} (environment)"
+        for k, v in (headers or {}).items():
+            key, value = _clean_header("headers (argument)", k, v)
+            merged[key], labels[key] = value, "headers (argument)"
         if token is not None:
             merged["authorization"] = f"Api-Token {token.reveal()}"
+            labels.pop("authorization", None)
         signal_headers[signal] = merged
+        header_labels[signal] = labels
+
+    raw_insecure, insecure_env = _pick(allow_insecure_token, ENV_ALLOW_INSECURE_TOKEN)
+    insecure_ok = (
+        parse_bool(_label("allow_insecure_token", insecure_env), raw_insecure)
+        if raw_insecure is not None
+        else False
+    )
+    if not insecure_ok:
+        _refuse_cleartext_credentials(
+            endpoints, _label("api_token", token_env) if token is not None else None, header_labels
+        )
 
     raw_compression, comp_env = _pick(compression, ENV_COMPRESSION)
     comp: str | None = None  # decided per signal URL: gzip, except for a local OneAgent
@@ -558,7 +715,8 @@ def load_settings(
             raw_timeout,
             integer=False,
             minimum=0.001,
-            accepted="a positive number of seconds",
+            maximum=MAX_TIMEOUT_S,
+            accepted=f"a positive number of seconds up to {MAX_TIMEOUT_S:.0f} (one hour)",
         )
 
     raw_interval, interval_env = _pick(metric_export_interval_ms, ENV_METRIC_INTERVAL)
@@ -570,7 +728,8 @@ def load_settings(
                 raw_interval,
                 integer=True,
                 minimum=1,
-                accepted="a positive whole number of milliseconds",
+                maximum=MAX_INTERVAL_MS,
+                accepted=f"a positive whole number of milliseconds up to {MAX_INTERVAL_MS} (one day)",
             )
         )
 
@@ -582,7 +741,8 @@ def load_settings(
             raw_shutdown,
             integer=False,
             minimum=0,
-            accepted="a number of seconds >= 0",
+            maximum=MAX_TIMEOUT_S,
+            accepted=f"a number of seconds >= 0 and up to {MAX_TIMEOUT_S:.0f} (one hour)",
         )
 
     raw_enabled, enabled_env = _pick(instrumentations, ENV_INSTRUMENTATIONS)
@@ -619,11 +779,14 @@ def load_settings(
     attrs: dict[str, str] = {}
     raw_attrs = _env(ENV_RESOURCE_ATTRIBUTES)
     if raw_attrs:
-        attrs.update(_parse_key_values(ENV_RESOURCE_ATTRIBUTES, raw_attrs, percent_decode=True))
+        for key, value in _parse_key_values(ENV_RESOURCE_ATTRIBUTES, raw_attrs, percent_decode=True).items():
+            attrs[key] = _resource_text(f"{ENV_RESOURCE_ATTRIBUTES} key {key!r}", value)
     if resource_attributes:
         if not isinstance(resource_attributes, Mapping):
             raise ConfigurationError("resource_attributes (argument)", resource_attributes, "a dict")
-        attrs.update({str(k): str(v) for k, v in resource_attributes.items()})
+        for key, value in resource_attributes.items():
+            name = _resource_text("resource_attributes (argument) key", key)
+            attrs[name] = _resource_text(f"resource_attributes (argument) key {name!r}", value)
 
     sampler = _env(ENV_SAMPLER)
     if sampler is not None and sampler.lower() not in _KNOWN_SAMPLERS and not _sampler_plugin(sampler):
@@ -639,28 +802,47 @@ def load_settings(
     raw_reuse = reuse_existing_providers if reuse_existing_providers is not None else True
 
     sizes: dict[str, int | None] = {}
-    for name in (
-        "OTEL_BSP_MAX_QUEUE_SIZE",
-        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-        "OTEL_BSP_SCHEDULE_DELAY",
-        "OTEL_BSP_EXPORT_TIMEOUT",
-        "OTEL_BLRP_MAX_QUEUE_SIZE",
-        "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
-        "OTEL_BLRP_SCHEDULE_DELAY",
-        "OTEL_BLRP_EXPORT_TIMEOUT",
+    for name, maximum in (
+        ("OTEL_BSP_MAX_QUEUE_SIZE", math.inf),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", math.inf),
+        ("OTEL_BSP_SCHEDULE_DELAY", MAX_INTERVAL_MS),
+        ("OTEL_BSP_EXPORT_TIMEOUT", MAX_TIMEOUT_S * 1000),
+        ("OTEL_BLRP_MAX_QUEUE_SIZE", math.inf),
+        ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", math.inf),
+        ("OTEL_BLRP_SCHEDULE_DELAY", MAX_INTERVAL_MS),
+        ("OTEL_BLRP_EXPORT_TIMEOUT", MAX_TIMEOUT_S * 1000),
+        ("OTEL_METRIC_EXPORT_TIMEOUT", MAX_TIMEOUT_S * 1000),
     ):
         raw = _env(name)
+        limit = "" if maximum == math.inf else f" up to {maximum:.0f} (milliseconds)"
         sizes[name] = (
-            int(_parse_number(name, raw, integer=True, minimum=1, accepted="a positive whole number"))
+            int(
+                _parse_number(
+                    name,
+                    raw,
+                    integer=True,
+                    minimum=1,
+                    maximum=maximum,
+                    accepted=f"a positive whole number{limit}",
+                )
+            )
             if raw is not None
             else None
         )
 
-    service = service_name or _env(ENV_SERVICE_NAME)
+    resource: dict[str, str | None] = {}
+    for arg_name, arg, env_name in (
+        ("service_name", service_name, ENV_SERVICE_NAME),
+        ("service_version", service_version, ENV_SERVICE_VERSION),
+        ("deployment_environment", deployment_environment, ENV_ENVIRONMENT),
+    ):
+        value, from_env = _pick(arg, env_name)
+        resource[arg_name] = _resource_text(_label(arg_name, from_env), value) if value is not None else None
+
     return Settings(
-        service_name=service,
-        service_version=service_version or _env(ENV_SERVICE_VERSION),
-        deployment_environment=deployment_environment or _env(ENV_ENVIRONMENT),
+        service_name=resource["service_name"],
+        service_version=resource["service_version"],
+        deployment_environment=resource["deployment_environment"],
         resource_attributes=attrs,
         endpoints=endpoints,
         token=token,

@@ -29,10 +29,10 @@ class GenAIObserveDistro(BaseDistro):  # type: ignore[misc]
 class GenAIObserveConfigurator(_BaseConfigurator):
     def _configure(self, **kwargs: Any) -> None:
         from ._autoinit import _say
-        from ._bootstrap import init
+        from ._bootstrap import init_automatic
         from ._errors import ConfigurationError
 
         try:
-            init(instrumentations=[])
+            init_automatic(instrumentations=[])
         except ConfigurationError as exc:
             _say(f"{exc}; the application runs uninstrumented")

@@ -18,12 +18,13 @@ from ._recorder import Invocation, Recorder, report_internal_error
 
 _log = logging.getLogger("genai_observe")
 _lock = threading.Lock()
-_recorders: dict[int, Recorder] = {}  # keyed by id(handle) (or 0 without init); at most a few
+# Keyed by id(handle) and its settings generation (0, 0 without init); at most a few.
+_recorders: dict[tuple[int, int], Recorder] = {}
 
 
 def _recorder() -> Recorder:
     handle = _bootstrap.current()
-    key = id(handle) if handle is not None else 0
+    key = (id(handle), handle._generation) if handle is not None else (0, 0)
     with _lock:
         rec = _recorders.get(key)
         if rec is None:

@@ -278,9 +278,26 @@ class Recorder:
             unit="{point}",
             description="Never reported: records queued GenAI metric points before a collection.",
         )
+        self._scope = scope
+        self._logger_provider = logger_provider
         self._logger: Logger | None = None
         if capture.on_event:
             self._logger = (logger_provider or get_logger_provider()).get_logger(scope, __version__)
+
+    def configure(self, *, capture: CaptureMode, profile: Profile, content: ContentPolicy) -> None:
+        """New content settings, applied in place: the patched SDK methods keep this recorder.
+
+        A later ``init()`` (the app's own, after the zero-code bootstrap's) changes what is
+        captured from the next call on; a call in flight ends with the new settings.
+        """
+        logger = self._logger
+        if capture.on_event and logger is None:
+            logger = (self._logger_provider or get_logger_provider()).get_logger(self._scope, __version__)
+        self._logger = logger if capture.on_event else None  # no event at all without content
+        self.content = content
+        self.profile = profile
+        self._legacy = profile is Profile.DYNATRACE
+        self.capture = capture
 
     # --- entry points used by adapters ---------------------------------------------------------
 

@@ -105,7 +105,8 @@ def test_queues_stay_bounded_with_a_hanging_backend(monkeypatch: pytest.MonkeyPa
         for i in range(3000):
             one_call(i)
         stats = handle.stats()
-        processor = handle.tracer_provider._active_span_processor._span_processors[0]
+        switch = handle.tracer_provider._active_span_processor._span_processors[0]
+        processor = switch.inner  # init() swaps exporters inside one switchable processor
         queued = len(processor._batch_processor._queue)
         genai_observe.shutdown(timeout=1)
     assert queued <= 256
@@ -116,7 +117,7 @@ def test_queues_stay_bounded_with_a_hanging_backend(monkeypatch: pytest.MonkeyPa
 def test_metrics_queue_is_bounded_and_counts_drops(monkeypatch: pytest.MonkeyPatch) -> None:
     worker = _recorder.MetricsWorker()
     monkeypatch.setattr(_recorder.MetricsWorker, "MAX_PENDING", 10)
-    monkeypatch.setattr(worker, "_start", lambda: None)  # no thread: nothing drains
+    monkeypatch.setattr(worker, "_start", lambda: True)  # "started", yet no thread: nothing drains
     for _ in range(25):
         worker.submit(lambda: None)
     assert len(worker._queue) == 10 and worker.dropped == 15

@@ -120,6 +120,16 @@ class GenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             if loaded is not None:
                 self._on_import(loaded)
 
+    def configure(self, *, capture: Any, profile: Any, content: ContentPolicy | None = None) -> None:
+        """Apply new content settings to an instrumented instrumentor, without re-patching."""
+        recorder: Recorder | None = getattr(self, "recorder", None)
+        if recorder is not None:
+            recorder.configure(
+                capture=_capture_mode(capture, None),
+                profile=_resolve_profile(profile),
+                content=content if content is not None else recorder.content,
+            )
+
     def _uninstrument(self, **kwargs: Any) -> None:
         with self._lock:
             self._active = False
