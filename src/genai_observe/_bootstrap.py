@@ -50,6 +50,7 @@ class Handle:
         instrumentors: Mapping[str, Any] | None = None,
         stats: _export.ExportStats | None = None,
         drop_counter: _export.DropCounter | None = None,
+        scraper: Any = None,
     ) -> None:
         self.settings = settings
         self.tracer_provider = tracer_provider
@@ -59,6 +60,7 @@ class Handle:
         self._instrumentors = dict(instrumentors or {})
         self._stats = stats or _export.ExportStats()
         self._drop_counter = drop_counter
+        self._scraper = scraper  # _prometheus.PrometheusScraper when prometheus_targets are set
         self._closed = False
 
     @property
@@ -71,8 +73,12 @@ class Handle:
         return tuple(sorted(self._instrumentors))
 
     def stats(self) -> dict[str, dict[str, int]]:
-        """Items the backend rejected (OTLP partial success) and items dropped on full queues."""
-        return self._stats.snapshot()
+        """Items the backend rejected (OTLP partial success) and items dropped on full queues;
+        with prometheus_targets also scrapes done, failed and timed out, series and samples dropped."""
+        snapshot = self._stats.snapshot()
+        if self._scraper is not None:
+            snapshot["prometheus"] = self._scraper.stats()
+        return snapshot
 
     def force_flush(self, timeout: float | None = None) -> bool:
         millis = int((timeout if timeout is not None else self.settings.shutdown_timeout) * 1000)
@@ -96,6 +102,8 @@ class Handle:
             except Exception:
                 _log.debug("genai_observe: uninstrument failed", exc_info=True)
         self._instrumentors.clear()
+        if self._scraper is not None:
+            self._scraper.stop()  # the final collection goes out without waiting for a scrape
         METRICS.drain()  # points still queued for the worker go out with the final export
         millis = int((timeout if timeout is not None else self.settings.shutdown_timeout) * 1000)
         _shutdown_within(self._owned, millis)
@@ -172,6 +180,7 @@ def init(
     logs: bool | None = None,
     reuse_existing_providers: bool | None = None,
     disabled: bool | None = None,
+    prometheus_targets: Iterable[str] | str | None = None,
 ) -> Handle:
     """Set up export and instrumentation in one call; see docs/configuration.md.
 
@@ -206,6 +215,7 @@ def init(
         logs=logs,
         reuse_existing_providers=reuse_existing_providers,
         disabled=disabled,
+        prometheus_targets=prometheus_targets,
     )
     with _lock:
         if _current is not None and not _current._closed:
@@ -298,8 +308,8 @@ def _build(settings: Settings) -> Handle:
         _set_global(trace.set_tracer_provider, tracer_provider, trace.get_tracer_provider)
 
     meter_provider = _existing(metrics.get_meter_provider(), _proxy_type(metrics), settings)
+    readers: list[PeriodicExportingMetricReader] = []
     if meter_provider is None:
-        readers = []
         if not console and settings.metrics and settings.endpoints and settings.endpoints.metrics:
             readers.append(
                 PeriodicExportingMetricReader(
@@ -311,6 +321,13 @@ def _build(settings: Settings) -> Handle:
         _forget_parent_metrics_after_fork(meter_provider)
         owned.append(meter_provider)
         _set_global(metrics.set_meter_provider, meter_provider, metrics.get_meter_provider)
+    scraper = None
+    if settings.prometheus_targets:
+        from . import _prometheus  # imports prometheus-client: only when targets are set
+
+        scraper = _prometheus.start(
+            settings.prometheus_targets, settings.metric_export_interval_ms, readers, resource
+        )
 
     logger_provider = _existing(_logs.get_logger_provider(), _proxy_type(_logs), settings)
     if logger_provider is None:
@@ -361,6 +378,7 @@ def _build(settings: Settings) -> Handle:
         instrumentors=instrumentors,
         stats=stats,
         drop_counter=drop_counter,
+        scraper=scraper,
     )
 
 
