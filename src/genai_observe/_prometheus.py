@@ -598,6 +598,7 @@ class PrometheusScraper:
         self._in_child = True
         self._lock = threading.Lock()
         self._counts_lock = threading.Lock()
+        self._counts = Counts()
         self._stop = threading.Event()
         self._states = []
 
