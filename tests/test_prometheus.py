@@ -42,6 +42,12 @@ MODEL = "meta/llama-3.1-8b-instruct"
 TARGET = sc.PROMETHEUS_TARGET
 
 
+@pytest.fixture(autouse=True)
+def no_scraper_mark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """init() marks this process as the scraper in os.environ; undone after each test."""
+    monkeypatch.setenv(_prometheus.ENV_SCRAPER, "")
+
+
 @pytest.fixture
 def prom() -> Iterator[PrometheusServer]:
     with PrometheusServer() as server:
@@ -374,6 +380,52 @@ def test_a_forked_child_does_not_scrape_and_the_parent_keeps_counting(
     assert len(prom.scrapes()) == 2
     views = otlp_receiver.metrics("kong_ai_llm_requests_total")
     assert [p.value for v in views for p in v.data_points] == [5.0]  # once, by the parent
+
+
+_CHILD = """
+import sys, genai_observe
+handle = genai_observe.init(endpoint=sys.argv[1], instrumentations=[], metric_export_interval_ms=600_000,
+                            prometheus_targets=sys.argv[2].split(",") if len(sys.argv) > 2 else None)
+handle.force_flush()
+genai_observe.shutdown()
+"""
+
+_SPAWNING_SCRIPT = """
+import os, subprocess, sys
+import genai_observe
+
+endpoint, kong, nim = sys.argv[1:4]
+os.environ["GENAI_OBSERVE_PROMETHEUS_TARGETS"] = kong
+handle = genai_observe.init(endpoint=endpoint, instrumentations=[], metric_export_interval_ms=600_000)
+handle.force_flush()
+
+def child(*targets):  # a process started anew, bootstrapping from the same environment
+    subprocess.run([sys.executable, "-c", sys.argv[4], endpoint, *targets], check=True)
+
+child()  # kong from the inherited variable: this process scrapes it already
+child(kong + "," + nim)  # nim is nobody's yet: the child scrapes nim only
+genai_observe.shutdown()
+child()  # the scraper has stopped: a new process takes kong over
+"""
+
+
+def test_processes_started_from_the_scraper_leave_its_targets_alone(
+    otlp_receiver: OTLPReceiver, prom: PrometheusServer
+) -> None:
+    prom.serve("/metrics", kong_exposition())
+    prom.serve("/v1/metrics", nim_exposition())
+    args = [otlp_receiver.url, prom.url("/metrics"), prom.url("/v1/metrics"), _CHILD]
+    done = subprocess.run(
+        [sys.executable, "-c", _SPAWNING_SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    # kong: the parent's flush, then the last child's; nim: the second child's.
+    assert (len(prom.scrapes("/metrics")), len(prom.scrapes("/v1/metrics"))) == (2, 1)
 
 
 def test_targets_from_the_environment_and_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,12 +29,16 @@ Series policy (docs/server-metrics.md):
 * At most :data:`MAX_SERIES_PER_TARGET` series per target; the others are dropped and counted.
 
 A forked child does not scrape: its parent (the gunicorn master, say) keeps doing it, and every
-worker scraping the same targets would export each delta once per worker.
+worker scraping the same targets would export each delta once per worker. Processes started
+anew inherit :data:`ENV_SCRAPER` (the scraping process's id and its targets, hashed): while that
+process lives, they leave its targets alone (uvicorn's spawned workers, a forkserver, a
+subprocess bootstrapping from the same environment).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import math
 import os
@@ -78,6 +82,8 @@ WARN_EVERY_S: Final = 600.0
 _ACCEPT: Final = "text/plain;version=0.0.4;q=1.0,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
 _NOT_EXPOSITION: Final = ("text/html", "application/json", "application/xml", "text/xml")
 _CREATED: Final = "_created"
+# "<pid>:<hash>,<hash>": which process scrapes which targets, for the processes it starts.
+ENV_SCRAPER: Final = "GENAI_OBSERVE_PROMETHEUS_SCRAPER"
 
 Labels = tuple[tuple[str, str], ...]
 Parser = Callable[[str], Iterable[Any]]
@@ -605,6 +611,8 @@ class PrometheusScraper:
     def stop(self) -> None:
         """No scrape from now on; a scrape under way ends within its timeout (its thread is a daemon)."""
         self._stop.set()
+        if not self._in_child and os.environ.get(ENV_SCRAPER, "").startswith(f"{os.getpid()}:"):
+            os.environ.pop(ENV_SCRAPER, None)  # processes started from now on may scrape again
 
     def stats(self) -> dict[str, int]:
         with self._counts_lock:
@@ -746,5 +754,42 @@ def start(
             "is scraped"
         )
         return None
-    scraper = PrometheusScraper(targets, export_interval_ms)
-    return scraper if scraper.attach(readers[0], resource) else None
+    ancestor, taken = _scraped_elsewhere()
+    mine = [t for t in targets if _digest(t) not in taken]
+    if len(mine) < len(targets):
+        _log.info(
+            "genai_observe: process %d, which started this one, scrapes %d of the prometheus_targets; "
+            "they are not scraped here again",
+            ancestor,
+            len(targets) - len(mine),
+        )
+    if not mine:
+        return None
+    scraper = PrometheusScraper(mine, export_interval_ms)
+    if not scraper.attach(readers[0], resource):
+        return None
+    hashes = sorted(taken | {_digest(t) for t in mine})
+    os.environ[ENV_SCRAPER] = f"{os.getpid()}:{','.join(hashes)}"
+    return scraper
+
+
+def _digest(target: str) -> str:
+    return hashlib.sha256(parse_target(target).url.encode()).hexdigest()[:16]
+
+
+def _scraped_elsewhere() -> tuple[int, set[str]]:
+    """The live process (not this one) named by :data:`ENV_SCRAPER`, and the targets it scrapes."""
+    pid_text, _, hashes = os.environ.get(ENV_SCRAPER, "").partition(":")
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return 0, set()
+    if pid == os.getpid() or pid <= 0:
+        return 0, set()  # our own mark: a second init() in this process scrapes again
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return 0, set()  # that process has ended: nobody scrapes its targets any more
+    except OSError:
+        pass  # it exists, under another user
+    return pid, {h for h in hashes.split(",") if h}
