@@ -259,10 +259,12 @@ def test_dead_slow_and_html_targets_never_touch_the_app(
     prom.serve("/slow", nim_exposition(), delay=5)
     prom.serve("/html", "<html><body>Kong Manager</body></html>", content_type="text/html")
     prom.serve("/text-page", "Welcome to nginx!", content_type="text/plain")
+    prom.serve("/moved", "", status=302, headers={"Location": "http://example.invalid/metrics"})
     prom.serve("/metrics", kong_exposition(requests={("openai", "gpt-4o"): 1}))
     dead_port = _closed_port()
     dead = f"http://scraper:s3cret@127.0.0.1:{dead_port}/metrics?token=q-secret"
-    targets = [dead, prom.url("/slow"), prom.url("/html"), prom.url("/text-page"), prom.url("/metrics")]
+    targets = [dead, prom.url("/slow"), prom.url("/html"), prom.url("/text-page"), prom.url("/moved")]
+    targets.append(prom.url("/metrics"))
     caplog.set_level(logging.INFO, logger="genai_observe")
 
     started = time.monotonic()
@@ -284,12 +286,12 @@ def test_dead_slow_and_html_targets_never_touch_the_app(
 
     stats = handle.stats()["prometheus"]
     assert stats["scrapes"] == 2
-    assert stats["failed"] == 8  # four bad targets, two rounds
+    assert stats["failed"] == 10  # five bad targets, two rounds
     assert stats["timed_out"] == 2  # the slow one (the second time: still busy, then given up)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 4, warnings  # once per failing target, not once per round
+    assert len(warnings) == 5, warnings  # once per failing target, not once per round
     text = "\n".join(warnings)
-    assert "cannot connect" in text and "no answer within" in text
+    assert "cannot connect" in text and "no answer within" in text and "HTTP status 302" in text
     assert "Content-Type text/html" in text and "not a Prometheus exposition (ValueError" in text
     assert "s3cret" not in caplog.text and "q-secret" not in caplog.text and "scraper:" not in caplog.text
     assert f"http://127.0.0.1:{dead_port}/metrics" in text  # shown without credentials or query

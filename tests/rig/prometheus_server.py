@@ -43,6 +43,7 @@ class Answer:
     status: int = 200
     delay: float = 0.0  # seconds before answering (released at once when the server stops)
     gzip: bool = False
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers (Location, ...)
 
 
 @dataclass
@@ -62,7 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
         if answer.delay and rig._stopping.wait(answer.delay):
             return
         body = answer.body.encode()
-        headers = {"Content-Type": answer.content_type}
+        headers = {"Content-Type": answer.content_type, **answer.headers}
         if answer.gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
             body = gzip_module.compress(body)
             headers["Content-Encoding"] = "gzip"
