@@ -260,10 +260,12 @@ def test_dead_slow_and_html_targets_never_touch_the_app(
     prom.serve("/html", "<html><body>Kong Manager</body></html>", content_type="text/html")
     prom.serve("/text-page", "Welcome to nginx!", content_type="text/plain")
     prom.serve("/moved", "", status=302, headers={"Location": "http://example.invalid/metrics"})
+    prom.serve("/empty", "")
     prom.serve("/metrics", kong_exposition(requests={("openai", "gpt-4o"): 1}))
     dead_port = _closed_port()
     dead = f"http://scraper:s3cret@127.0.0.1:{dead_port}/metrics?token=q-secret"
     targets = [dead, prom.url("/slow"), prom.url("/html"), prom.url("/text-page"), prom.url("/moved")]
+    targets.append(prom.url("/empty"))
     targets.append(prom.url("/metrics"))
     caplog.set_level(logging.INFO, logger="genai_observe")
 
@@ -286,12 +288,13 @@ def test_dead_slow_and_html_targets_never_touch_the_app(
 
     stats = handle.stats()["prometheus"]
     assert stats["scrapes"] == 2
-    assert stats["failed"] == 10  # five bad targets, two rounds
+    assert stats["failed"] == 12  # six bad targets, two rounds
     assert stats["timed_out"] == 2  # the slow one (the second time: still busy, then given up)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 5, warnings  # once per failing target, not once per round
+    assert len(warnings) == 6, warnings  # once per failing target, not once per round
     text = "\n".join(warnings)
     assert "cannot connect" in text and "no answer within" in text and "HTTP status 302" in text
+    assert "empty exposition" in text
     assert "Content-Type text/html" in text and "not a Prometheus exposition (ValueError" in text
     assert "s3cret" not in caplog.text and "q-secret" not in caplog.text and "scraper:" not in caplog.text
     assert f"http://127.0.0.1:{dead_port}/metrics" in text  # shown without credentials or query
@@ -524,6 +527,19 @@ def test_vanished_series_are_forgotten_and_a_returning_one_is_new() -> None:
     # "b" comes back (its server restarted it): it was absent at the previous complete scrape.
     points = converter.convert([_sum(6, model="a"), _sum(2, model="b")], 3, counts)
     assert _values(points) == [2.0] and points[0][1].start_time_unix_nano == 2
+
+
+def test_a_metric_appearing_as_a_whole_without_created_is_a_baseline() -> None:
+    """An exposition that came back partial once must not send every total again."""
+    converter, counts = DeltaConverter("t", 0), Counts()
+    tokens = Series("sum", "tokens_total", (), value=5000.0)
+    converter.convert([_sum(5, model="a"), tokens], 1, counts)
+    converter.convert([_sum(6, model="a")], 2, counts)  # tokens_total missing this once
+    points = converter.convert([_sum(6, model="a"), tokens], 3, counts)
+    assert points == []  # not 5000 again
+    assert _values(
+        converter.convert([_sum(6, model="a"), Series("sum", "tokens_total", (), value=5010.0)], 4, counts)
+    ) == [10.0]
 
 
 def test_histogram_resets_layout_changes_and_inf_bucket() -> None:

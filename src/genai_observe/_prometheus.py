@@ -21,8 +21,9 @@ Series policy (docs/server-metrics.md):
 
 * A counter or histogram seen for the first time is reported from its ``_created`` time when it
   was created after the previous successful scrape (or after ``init()`` for the first one).
-  Without ``_created``, a series that appears on a target scraped completely before is reported
-  in full (it did not exist then, so all of it is new); on the first scrape it is a baseline only.
+  Without ``_created``, a new label set of a metric that the previous, complete scrape of the
+  target had is reported in full (it did not exist then, so all of it is new); on the first scrape,
+  or for a metric appearing as a whole, it is a baseline only.
 * A value lower than the previous one, or a later ``_created``, is a restart: the new value is
   the delta. Deltas are never negative; zero deltas are not sent (as the SDK does for DELTA).
 * A series that vanishes is forgotten. NaN and infinite values are skipped and counted.
@@ -373,6 +374,7 @@ class DeltaConverter:
         self._last: dict[tuple[str, str, Labels], _Last] = {}
         self._since_ns = started_ns  # the previous successful scrape, or when scraping began
         self._complete_before = False  # a previous scrape saw every series of the target
+        self._names: frozenset[tuple[str, str]] = frozenset()  # (kind, name) in the previous scrape
 
     def __len__(self) -> int:
         return len(self._last)
@@ -412,14 +414,21 @@ class DeltaConverter:
         self._last = last  # series that vanished are forgotten here
         self._since_ns = now_ns
         self._complete_before = dropped == 0
+        self._names = frozenset((kind, name) for kind, name, _ in last)
         return points
 
-    def _first_sight(self, created: float | None) -> int | None:
-        """The start of a new series' first delta, or None when it is only a baseline."""
-        if created is not None and math.isfinite(created) and created > 0:
-            created_ns = int(created * 1e9)
+    def _first_sight(self, s: Series) -> int | None:
+        """The start of a new series' first delta, or None when it is only a baseline.
+
+        Without ``_created``, a new label set of a metric the previous complete scrape had is new
+        since then; a whole metric appearing is a baseline, so that an exposition that came back
+        partial or empty once does not send every total again.
+        """
+        if s.created is not None and math.isfinite(s.created) and s.created > 0:
+            created_ns = int(s.created * 1e9)
             return created_ns if created_ns >= self._since_ns else None
-        return self._since_ns if self._complete_before else None
+        known = (s.kind, s.name) in self._names
+        return self._since_ns if self._complete_before and known else None
 
     @staticmethod
     def _restarted(prev: _Last, created: float | None) -> bool:
@@ -447,7 +456,7 @@ class DeltaConverter:
             return None
         last[key] = _Last(now_ns, s.created, value=s.value)
         if prev is None:
-            start = self._first_sight(s.created)
+            start = self._first_sight(s)
             delta = s.value if start is not None else 0.0
         elif s.value < prev.value or self._restarted(prev, s.created):
             start, delta = self._restart_start(prev, s.created, now_ns), s.value
@@ -478,7 +487,7 @@ class DeltaConverter:
         full = (buckets, s.count, s.total)
         delta: tuple[Sequence[float], float, float] | None
         if prev is None:
-            start = self._first_sight(s.created)
+            start = self._first_sight(s)
             delta = full if start is not None else None
         elif s.count < prev.count or self._restarted(prev, s.created):
             start, delta = self._restart_start(prev, s.created, now_ns), full
@@ -546,6 +555,8 @@ class _Job:
             content_type, body = fetch(self.target, timeout, opener, stop)
             self.time_ns = time.time_ns()
             self.series = to_series(parse(content_type, body, parsers))
+            if not self.series:  # a server starting up, or not an exporter: keep what we know
+                raise ScrapeError("empty exposition (no samples)")
         except ScrapeError as exc:
             self.error = exc
         except Exception as exc:  # never let a scrape thread die with a traceback on stderr
