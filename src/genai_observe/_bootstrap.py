@@ -67,6 +67,7 @@ class Handle:
         drop_counter: _export.DropCounter | None = None,
         pipeline: _Pipeline | None = None,
         automatic: bool = False,
+        scraper: Any = None,
     ) -> None:
         self.settings = settings
         self.tracer_provider = tracer_provider
@@ -80,6 +81,7 @@ class Handle:
         self._recorders = {name: getattr(i, "recorder", None) for name, i in self._instrumentors.items()}
         self._stats = stats or _export.ExportStats()
         self._drop_counter = drop_counter
+        self._scraper = scraper  # _prometheus.PrometheusScraper when prometheus_targets are set
         self._closed = False
         self._pipeline = pipeline or _Pipeline()
         # Built by the zero-code bootstrap from the environment alone: the app's own init()
@@ -128,8 +130,12 @@ class Handle:
         )
 
     def stats(self) -> dict[str, dict[str, int]]:
-        """Items the backend rejected (OTLP partial success) and items dropped on full queues."""
-        return self._stats.snapshot()
+        """Items the backend rejected (OTLP partial success) and items dropped on full queues;
+        with prometheus_targets also scrapes done, failed and timed out, series and samples dropped."""
+        snapshot = self._stats.snapshot()
+        if self._scraper is not None:
+            snapshot["prometheus"] = self._scraper.stats()
+        return snapshot
 
     def force_flush(self, timeout: float | None = None) -> bool:
         millis = int((timeout if timeout is not None else self.settings.shutdown_timeout) * 1000)
@@ -155,6 +161,8 @@ class Handle:
             except Exception:
                 _log.debug("genai_observe: uninstrument failed", exc_info=True)
         self._instrumentors.clear()
+        if self._scraper is not None:
+            self._scraper.stop()  # the final collection goes out without waiting for a scrape
         METRICS.drain()  # points still queued for the worker go out with the final export
         millis = int((timeout if timeout is not None else self.settings.shutdown_timeout) * 1000)
         _shutdown_within(self._owned, millis)
@@ -235,6 +243,7 @@ def init(
     reuse_existing_providers: bool | None = None,
     disabled: bool | None = None,
     allow_insecure_token: bool | None = None,
+    prometheus_targets: Iterable[str] | str | None = None,
 ) -> Handle:
     """Set up export and instrumentation in one call; see docs/configuration.md.
 
@@ -271,6 +280,7 @@ def init(
         reuse_existing_providers=reuse_existing_providers,
         disabled=disabled,
         allow_insecure_token=allow_insecure_token,
+        prometheus_targets=prometheus_targets,
     )
     return _start(settings, automatic=False)
 
@@ -385,10 +395,24 @@ def _apply(handle: Handle, settings: Settings) -> None:
             reader = _metric_reader(settings, stats)
             _replace_reader(pipeline.meter_provider, pipeline.reader, reader)
             pipeline.reader = reader
+            # The scraper feeds the reader's collections: a new reader gets a new scraper.
+            if handle._scraper is not None:
+                handle._scraper.stop()
+            handle._scraper = _start_scraper(settings, [reader] if reader is not None else [], resource)
         # The app's init() waits for the old pipeline's last export at most this long; a dead
         # old backend finishes (or not) on a daemon thread.
         _close_within([r for r in retired if r is not None], min(settings.shutdown_timeout, _RETIRE_WAIT_S))
     _apply_content(handle, settings)
+
+
+def _start_scraper(settings: Settings, readers: list[Any], resource: Any) -> Any:
+    """The Prometheus scraper feeding ``readers``, when targets are set (else None)."""
+    if not settings.prometheus_targets:
+        return None
+    from . import _prometheus  # imports prometheus-client: only when targets are set
+
+    interval = settings.metric_export_interval_ms
+    return _prometheus.start(settings.prometheus_targets, interval, readers, resource)
 
 
 def _replace_reader(provider: MeterProvider, old: MetricReader | None, new: MetricReader | None) -> None:
@@ -537,15 +561,19 @@ def _build(settings: Settings) -> Handle:
         _set_global(trace.set_tracer_provider, tracer_provider, trace.get_tracer_provider)
 
     meter_provider = _existing(metrics.get_meter_provider(), _proxy_type(metrics), settings)
+    readers: list[MetricReader] = []
     if meter_provider is None:
         pipeline.reader = _metric_reader(settings, stats)
         meter_provider = MeterProvider(
             resource=resource, metric_readers=[pipeline.reader] if pipeline.reader is not None else []
         )
         pipeline.meter_provider = meter_provider
+        if pipeline.reader is not None:
+            readers.append(pipeline.reader)
         _forget_parent_metrics_after_fork(meter_provider)
         owned.append(meter_provider)
         _set_global(metrics.set_meter_provider, meter_provider, metrics.get_meter_provider)
+    scraper = _start_scraper(settings, readers, resource)
 
     logger_provider = _existing(_logs.get_logger_provider(), _proxy_type(_logs), settings)
     if logger_provider is None:
@@ -571,6 +599,7 @@ def _build(settings: Settings) -> Handle:
         stats=stats,
         drop_counter=drop_counter,
         pipeline=pipeline,
+        scraper=scraper,
     )
     content = ContentPolicy(settings.max_content_length, settings.redact)
     for name in sorted(settings.instrumentations):

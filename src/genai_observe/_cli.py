@@ -28,6 +28,7 @@ from ._config import (
     ENV_MAX_CONTENT_LENGTH,
     ENV_METRIC_INTERVAL,
     ENV_PROFILE,
+    ENV_PROMETHEUS_TARGETS,
     ENV_RESOURCE_ATTRIBUTES,
     ENV_SERVICE_NAME,
     ENV_SERVICE_VERSION,
@@ -70,6 +71,11 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("--traces", ENV_SIGNAL_ON["traces"], "export traces: true/false"),
     ("--metrics", ENV_SIGNAL_ON["metrics"], "export metrics: true/false"),
     ("--logs", ENV_SIGNAL_ON["logs"], "export log events: true/false"),
+    (
+        "--prometheus-targets",
+        ENV_PROMETHEUS_TARGETS,
+        "comma-separated Prometheus URLs (NIM, vLLM, Kong) to scrape and send as deltas",
+    ),
 )
 
 

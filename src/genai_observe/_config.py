@@ -6,6 +6,7 @@ raises one :class:`ConfigurationError` and leaves nothing half-initialised.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import math
 import os
@@ -51,6 +52,7 @@ ENV_DISABLED_INSTRUMENTATIONS: Final = "GENAI_OBSERVE_DISABLED_INSTRUMENTATIONS"
 ENV_SHUTDOWN_TIMEOUT: Final = "GENAI_OBSERVE_SHUTDOWN_TIMEOUT"
 ENV_OPENAI_STREAM_USAGE: Final = "GENAI_OBSERVE_OPENAI_STREAM_USAGE"
 ENV_ALLOW_INSECURE_TOKEN: Final = "GENAI_OBSERVE_ALLOW_INSECURE_TOKEN"
+ENV_PROMETHEUS_TARGETS: Final = "GENAI_OBSERVE_PROMETHEUS_TARGETS"
 ENV_SAMPLER: Final = "OTEL_TRACES_SAMPLER"
 ENV_SAMPLER_ARG: Final = "OTEL_TRACES_SAMPLER_ARG"
 ENV_SIGNAL_ON: Final[dict[str, str]] = {
@@ -199,6 +201,8 @@ class Settings:
     span_batch_size: int | None = None
     log_queue_size: int | None = None
     log_batch_size: int | None = None
+    # Prometheus endpoints scraped into the metrics pipeline (_prometheus.py); may hold user:password.
+    prometheus_targets: tuple[str, ...] = field(default=(), repr=False)
 
     def batch_sizes(self, signal: str) -> tuple[int, int]:
         """(queue size, batch size) with the batch never larger than the queue.
@@ -596,6 +600,7 @@ def load_settings(
     reuse_existing_providers: bool | None = None,
     disabled: bool | None = None,
     allow_insecure_token: bool | None = None,
+    prometheus_targets: Iterable[str] | str | None = None,
 ) -> Settings:
     """Merge arguments and environment into validated :class:`Settings` (argument wins)."""
     off, env_name = _pick(disabled, ENV_DISABLED)
@@ -839,6 +844,13 @@ def load_settings(
         value, from_env = _pick(arg, env_name)
         resource[arg_name] = _resource_text(_label(arg_name, from_env), value) if value is not None else None
 
+    raw_targets, targets_env = _pick(prometheus_targets, ENV_PROMETHEUS_TARGETS)
+    targets = (
+        _prometheus_targets(_label("prometheus_targets", targets_env), raw_targets)
+        if raw_targets is not None
+        else ()
+    )
+
     return Settings(
         service_name=resource["service_name"],
         service_version=resource["service_version"],
@@ -871,7 +883,43 @@ def load_settings(
         span_batch_size=sizes["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
         log_queue_size=sizes["OTEL_BLRP_MAX_QUEUE_SIZE"],
         log_batch_size=sizes["OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"],
+        prometheus_targets=targets,
     )
+
+
+def _prometheus_targets(setting: str, value: object) -> tuple[str, ...]:
+    """Scrape URLs: http(s), any path and query; ``user:password@`` is allowed (sent as Basic auth)."""
+    accepted = "comma-separated http(s) URLs such as http://nim:8000/v1/metrics,http://kong:8100/metrics"
+    if isinstance(value, str):
+        items: Iterable[object] = value.split(",")
+    elif isinstance(value, Iterable):
+        items = value
+    else:
+        raise ConfigurationError(setting, value, accepted)
+    targets: list[str] = []
+    for item in items:
+        url = item.strip() if isinstance(item, str) else ""
+        if not isinstance(item, str):
+            raise ConfigurationError(setting, item, accepted)
+        if not url:
+            continue
+        try:
+            parts = urlsplit(url)
+            port = parts.port  # raises ValueError on a bad port
+        except ValueError:
+            raise ConfigurationError(setting, _shown(url), accepted) from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+            raise ConfigurationError(setting, _shown(url), accepted)
+        del port
+        if url not in targets:
+            targets.append(url)
+    if targets and importlib.util.find_spec("prometheus_client") is None:
+        raise ConfigurationError(
+            setting,
+            [_shown(t) for t in targets],
+            "prometheus-client installed as well: pip install 'genai-observe[prometheus]'",
+        )
+    return tuple(targets)
 
 
 def _sampler_plugin(name: str) -> bool:

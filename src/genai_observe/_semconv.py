@@ -220,3 +220,9 @@ SPAN_KIND_RETRIEVER: Final = "retriever"
 STEP_KINDS: Final[frozenset[str]] = frozenset(
     {SPAN_KIND_WORKFLOW, SPAN_KIND_TASK, SPAN_KIND_AGENT, SPAN_KIND_TOOL, SPAN_KIND_RETRIEVER}
 )
+
+# --- Scraped Prometheus metrics of model servers and gateways (_prometheus.py) -----------
+# Metric names and labels are kept exactly as scraped (the NIM, vLLM and Kong dashboards read
+# them so); this one attribute is added to every point and names where it came from.
+PROMETHEUS_TARGET: Final = "genai_observe.prometheus.target"  # scheme://host:port/path only
+PROMETHEUS_SCOPE: Final = "genai_observe.prometheus"  # the instrumentation scope of those metrics

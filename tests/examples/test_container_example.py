@@ -20,6 +20,7 @@ import pytest
 from genai_observe import _semconv as sc
 from tests.rig.openai_server import OpenAIMockServer, default_content
 from tests.rig.otlp_receiver import OTLPReceiver
+from tests.rig.prometheus_server import PrometheusServer, kong_exposition
 
 APP_DIR = Path(__file__).resolve().parents[2] / "examples" / "container"
 WRAPPER = str(Path(sys.executable).parent / "genai-observe-instrument")
@@ -193,6 +194,7 @@ def test_collector_gateway_limits_memory_batches_retries_and_exports_otlp_http()
     assert exporter["sending_queue"]["enabled"] is True
     pipelines = config["service"]["pipelines"]
     assert set(pipelines) == {"traces", "metrics", "logs"}
+    assert pipelines["metrics"]["receivers"] == ["otlp", "prometheus"]
     for signal_name, pipeline in pipelines.items():
         assert pipeline["processors"][0] == "memory_limiter", signal_name  # first, always
         assert any(p.split("/")[0] == "batch" for p in pipeline["processors"]), signal_name
@@ -201,3 +203,99 @@ def test_collector_gateway_limits_memory_batches_retries_and_exports_otlp_http()
             assert processor in config["processors"], processor
     # Dynatrace takes only DELTA: cumulative sums (e.g. scraped Prometheus metrics) are converted.
     assert "cumulativetodelta" in pipelines["metrics"]["processors"]
+
+
+def test_collector_scrapes_nim_and_kong_keeping_names_and_bounds_the_delta_state() -> None:
+    yaml = pytest.importorskip("yaml")
+    config = yaml.safe_load((APP_DIR / "collector.yaml").read_text())
+    prometheus = config["receivers"]["prometheus"]
+    assert (
+        prometheus["trim_metric_suffixes"] is False
+    )  # request_success_total stays as the dashboards chart it
+    jobs = {job["job_name"]: job for job in prometheus["config"]["scrape_configs"]}
+    assert set(jobs) == {"nim", "kong"}
+    assert jobs["nim"]["metrics_path"] == "/v1/metrics"
+    assert jobs["nim"]["static_configs"][0]["targets"] == ["nim-llm.ai:8000"]
+    assert jobs["kong"]["metrics_path"] == "/metrics"
+    assert jobs["kong"]["static_configs"][0]["targets"] == ["kong-status.ai:8100"]
+    for job in jobs.values():  # the timeout fits in the interval (Prometheus refuses it otherwise)
+        assert int(job["scrape_timeout"].rstrip("s")) < int(job["scrape_interval"].rstrip("s"))
+    # Scraped counters are cumulative: converted before the exporter, with series state bounded.
+    assert config["processors"]["cumulativetodelta"]["max_staleness"]
+    processors = config["service"]["pipelines"]["metrics"]["processors"]
+    assert processors.index("cumulativetodelta") < processors.index("batch/metrics")
+
+
+def test_model_servers_are_annotated_for_dynatraces_own_scrape() -> None:
+    yaml = pytest.importorskip("yaml")
+    docs = [d for d in yaml.safe_load_all((APP_DIR / "model-servers.yaml").read_text()) if d]
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    assert set(deployments) == {"nim-llm", "kong"}
+    expected = {"nim-llm": ("8000", "/v1/metrics"), "kong": ("8100", "/metrics")}
+    for name, (port, path) in expected.items():
+        template = deployments[name]["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        assert annotations["metrics.dynatrace.com/scrape"] == "true"  # strings: annotations are
+        assert (annotations["metrics.dynatrace.com/port"], annotations["metrics.dynatrace.com/path"]) == (
+            port,
+            path,
+        )
+        (container,) = template["spec"]["containers"]
+        assert int(port) in [p["containerPort"] for p in container["ports"]]
+    # The Services are what the collector and GENAI_OBSERVE_PROMETHEUS_TARGETS name.
+    assert services["nim-llm"]["spec"]["ports"][0]["port"] == 8000
+    assert services["kong-status"]["spec"]["ports"][0]["port"] == 8100
+    collector = (APP_DIR / "collector.yaml").read_text()
+    k8s = (APP_DIR / "k8s.yaml").read_text()
+    for host in ("nim-llm.ai:8000", "kong-status.ai:8100"):
+        assert host in collector and host in k8s
+
+
+@pytest.mark.parametrize("server", ["wsgiref", "gunicorn"])
+def test_container_app_scrapes_kong_once_however_many_workers(
+    server: str, tmp_path: Path, openai_server: OpenAIMockServer, otlp_receiver: OTLPReceiver
+) -> None:
+    """GENAI_OBSERVE_PROMETHEUS_TARGETS under the wrapper: the process that bootstrapped (gunicorn's
+    master) scrapes; its forked workers do not, so each delta arrives once."""
+    if server == "gunicorn" and importlib.util.find_spec("gunicorn") is None:
+        pytest.skip("gunicorn is not installed (the container image installs it)")
+    pytest.importorskip("prometheus_client")
+    with PrometheusServer() as prom:
+        prom.serve("/metrics", kong_exposition(requests={("openai", "gpt-4o"): 10}))
+        port = _free_port()
+        env = _env(openai_server, otlp_receiver, tmp_path)
+        env.update(
+            HOST="127.0.0.1",
+            PORT=str(port),
+            OTEL_METRIC_EXPORT_INTERVAL="300",
+            GENAI_OBSERVE_PROMETHEUS_TARGETS=prom.url("/metrics"),
+        )
+        stderr_path = tmp_path / "stderr.txt"
+        with stderr_path.open("wb") as stderr:
+            proc = subprocess.Popen(
+                _command(server, port),
+                cwd=APP_DIR,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        try:
+            try:
+                _wait_ready(proc, f"http://127.0.0.1:{port}/healthz", timeout=30)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; stderr:\n{stderr_path.read_text()}") from None
+            otlp_receiver.wait_for(lambda r: len(prom.scrapes()) >= 2, timeout=20, description="a baseline")
+            prom.serve("/metrics", kong_exposition(requests={("openai", "gpt-4o"): 17}))
+            seen = len(prom.scrapes())
+            otlp_receiver.wait_for(
+                lambda r: len(prom.scrapes()) >= seen + 2, timeout=20, description="the change scraped"
+            )
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0, stderr_path.read_text()
+        finally:
+            _stop(proc)
+    views = otlp_receiver.metrics("kong_ai_llm_requests_total")
+    assert sum(p.value or 0 for v in views for p in v.data_points) == 7.0, otlp_receiver.summary()
+    assert "genai_observe" not in stderr_path.read_text()  # no warning: every scrape worked
