@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import functools
 import logging
 import os
 import sys
@@ -22,7 +23,7 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from . import _config, _export, _instrumentors
+from . import _config, _export, _instrumentors, _signals
 from ._config import CaptureMode, Profile, Settings, load_settings
 from ._content import ContentPolicy
 from ._recorder import METRICS
@@ -50,6 +51,7 @@ class Handle:
         instrumentors: Mapping[str, Any] | None = None,
         stats: _export.ExportStats | None = None,
         drop_counter: _export.DropCounter | None = None,
+        exporters: tuple[Any, ...] = (),
     ) -> None:
         self.settings = settings
         self.tracer_provider = tracer_provider
@@ -59,6 +61,7 @@ class Handle:
         self._instrumentors = dict(instrumentors or {})
         self._stats = stats or _export.ExportStats()
         self._drop_counter = drop_counter
+        self._exporters = exporters  # ours, with abort(): given up at the shutdown deadline
         self._closed = False
 
     @property
@@ -90,6 +93,8 @@ class Handle:
         if self._closed:
             return
         self._closed = True
+        if _current is self or _current is None:
+            _uninstall_signal_flush()
         for instrumentor in self._instrumentors.values():
             try:
                 instrumentor.uninstrument()
@@ -98,45 +103,118 @@ class Handle:
         self._instrumentors.clear()
         METRICS.drain()  # points still queued for the worker go out with the final export
         millis = int((timeout if timeout is not None else self.settings.shutdown_timeout) * 1000)
-        _shutdown_within(self._owned, millis)
+        _shutdown_within(self._owned, millis, self._exporters, self._stats)
         if self._drop_counter is not None:
             self._drop_counter.remove()
         if METRICS.on_drop == self._stats.add_dropped:
             METRICS.on_drop = None
 
+    def _flush_before_signal_exit(self) -> None:
+        """Export everything recorded so far, within ``shutdown_timeout``; the process dies next.
+
+        Flushes rather than shuts down: a process the signal does not end after all (PID 1) keeps
+        working. The providers are flushed even when they are the application's own: ours record
+        into them, and nothing else flushes them before the signal's default action.
+        """
+        millis = int(self.settings.shutdown_timeout * 1000)
+        if self._closed or millis <= 0:
+            return
+        providers = [p for p in (self.tracer_provider, self.meter_provider, self.logger_provider) if p]
+
+        def flush(provider: Any) -> None:
+            if provider is self.meter_provider:
+                METRICS.drain()
+            provider.force_flush(millis)
+
+        _call_within([functools.partial(flush, p) for p in providers], millis)
+
     def __repr__(self) -> str:
         return f"<genai_observe.Handle instrumented={list(self.instrumented)} settings={self.settings!r}>"
 
 
-def _shutdown_within(providers: tuple[Any, ...], millis: int) -> None:
-    """Shut the providers down in parallel, never waiting longer than ``millis`` in total.
+def _call_within(
+    calls: list[Callable[[], object]], millis: int, near_deadline: Callable[[], object] | None = None
+) -> bool:
+    """Run ``calls`` in parallel daemon threads, waiting at most ``millis`` in all; True if all
+    finished in time.
 
-    A dead backend can hold each provider's final export for its export timeout; shutting them
-    down one after the other would add those up. Daemon threads: one still stuck in an export
-    when the deadline passes does not keep the process alive.
+    Threads: a call stuck on a lock the interrupted thread holds, or in an export to a dead
+    backend, cannot hold the caller past the deadline, and does not keep the process alive.
+    ``near_deadline`` runs shortly before the deadline if calls are still running, to end them.
     """
     threads = []
-    for provider in providers:
+    for call in calls:
 
-        def run(provider: Any = provider) -> None:
+        def run(call: Callable[[], object] = call) -> None:
             try:
-                if isinstance(provider, MeterProvider):
-                    provider.shutdown(timeout_millis=max(millis, 1))
-                else:
-                    provider.shutdown()
+                call()
             except Exception:
-                _log.debug("genai_observe: provider shutdown failed", exc_info=True)
+                _log.debug("genai_observe: flush or shutdown failed", exc_info=True)
 
         thread = threading.Thread(target=run, name="genai-observe-shutdown", daemon=True)
         thread.start()
         threads.append(thread)
     deadline = time.monotonic() + millis / 1000
+    if near_deadline is not None:
+        # Leave a tenth of the budget (at most 0.25 s) for the calls to end after being told to.
+        soon = deadline - min(0.25, millis / 10_000)
+        for thread in threads:
+            thread.join(max(0.0, soon - time.monotonic()))
+        if any(t.is_alive() for t in threads):
+            try:
+                near_deadline()
+            except Exception:
+                _log.debug("genai_observe: aborting the final exports failed", exc_info=True)
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
-    if millis > 0 and any(t.is_alive() for t in threads):
+    return not any(t.is_alive() for t in threads)
+
+
+def _shutdown_within(
+    providers: tuple[Any, ...],
+    millis: int,
+    exporters: tuple[Any, ...] = (),
+    stats: _export.ExportStats | None = None,
+) -> None:
+    """Shut the providers down in parallel, never waiting longer than ``millis`` in total.
+
+    A dead backend can hold each provider's final export for its export timeout, retries
+    included; shutting them down one after the other would add those up. Near the deadline the
+    exporters are shut down, which ends a retry wait at once. Whatever went wrong is said in one
+    line: export failures are held back from the rate-limited reports meanwhile.
+    """
+    if stats is not None:
+        stats.hold_failures()
+
+    def shut(provider: Any) -> None:
+        if isinstance(provider, MeterProvider):
+            provider.shutdown(timeout_millis=max(millis, 1))
+        else:
+            provider.shutdown()
+
+    def abort() -> None:
+        for exporter in exporters:
+            exporter.abort()
+
+    finished = _call_within([functools.partial(shut, p) for p in providers], millis, abort)
+    if millis <= 0:  # "do not wait": nothing to say either
+        return
+    failed = sorted(stats.failed_at_shutdown) if stats is not None else []
+    error = stats.last_error if stats is not None else None
+    if not finished:
         _log.warning(
-            "genai_observe: shutdown did not finish within %.1fs; unsent telemetry dropped", millis / 1000
+            "genai_observe: shutdown did not finish within %.1fs; unsent telemetry dropped%s",
+            millis / 1000,
+            f" (last export error: {error})" if error else "",
         )
+    elif failed:
+        _log.warning(
+            "genai_observe: the final export of %s failed; the telemetry is dropped: %s",
+            ", ".join(failed),
+            error or "timeout or retries exhausted",
+        )
+    if finished and stats is not None:
+        _export.ExportLogSummary.detach(stats)
 
 
 _lock = threading.RLock()
@@ -217,6 +295,8 @@ def init(
             return _current
         handle = _build(settings)
         _current = handle
+        if handle.enabled:
+            _install_signal_flush()
         if not _atexit_registered:
             atexit.register(_shutdown_at_exit)
             # Lazily: an app that never imports multiprocessing does not pay for importing it.
@@ -263,11 +343,56 @@ def _flush_multiprocessing_children(util: Any) -> None:
         _log.debug("genai_observe: cannot flush multiprocessing children: %r", exc)
 
 
+def _flush_current_before_signal_exit() -> None:
+    handle = current()
+    if handle is not None:
+        handle._flush_before_signal_exit()
+
+
+def _install_signal_flush() -> None:
+    try:
+        _signals.install(_flush_current_before_signal_exit)
+    except Exception as exc:  # never stop init(); the atexit flush still works
+        _log.debug("genai_observe: cannot flush on SIGTERM/SIGINT: %r", exc)
+
+
+def _uninstall_signal_flush() -> None:
+    try:
+        _signals.uninstall()
+    except Exception as exc:
+        _log.debug("genai_observe: cannot restore the signal handlers: %r", exc)
+
+
 def _shutdown_at_exit() -> None:
+    modules = len(sys.modules)
     try:
         shutdown()
     except Exception:
         pass
+    if len(sys.modules) != modules and getattr(sys, "last_type", None) is KeyboardInterrupt:
+        _keep_keyboard_interrupt_exit()
+
+
+def _keep_keyboard_interrupt_exit() -> None:
+    """Keep an exit by an unhandled KeyboardInterrupt an exit by SIGINT.
+
+    CPython ends such a process by re-raising SIGINT, so that its parent (a shell, a supervisor)
+    sees it die from the signal; but a module imported after the main module has ended (the
+    exporters, built on their first export, and what they import) clears the interpreter's note of
+    it, and the process exits with status 1 instead. Evaluating ``raise KeyboardInterrupt`` through
+    ``PyRun_StringFlags``, the C API function that keeps that note, sets it again.
+    """
+    try:
+        import ctypes
+
+        run = ctypes.pythonapi.PyRun_StringFlags
+        run.restype = ctypes.py_object
+        run.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.py_object, ctypes.py_object, ctypes.c_void_p]
+        run(b"raise KeyboardInterrupt", 257, {}, {}, None)  # 257: Py_file_input
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # no ctypes, another interpreter: status 1, as it would be anyway
+        _log.debug("genai_observe: cannot keep the SIGINT exit: %r", exc)
 
 
 def _build(settings: Settings) -> Handle:
@@ -275,13 +400,17 @@ def _build(settings: Settings) -> Handle:
         return Handle(settings)
     stats = _export.ExportStats()
     owned: list[Any] = []
+    exporters: list[Any] = []
     resource = build_resource(settings)
     console = settings.endpoints is None
     console_output = False
 
     tracer_provider = _existing(trace.get_tracer_provider(), trace.ProxyTracerProvider, settings)
     if tracer_provider is None:
-        tracer_provider = TracerProvider(resource=resource, sampler=_sampler_plugin())
+        # shutdown_on_exit=False, here and below: our atexit hook shuts them down, once. The SDK's
+        # own hook would call shutdown a second time ("can only be called once") whenever ours
+        # had not finished yet, as after shutdown(timeout=0).
+        tracer_provider = TracerProvider(resource=resource, sampler=_sampler_plugin(), shutdown_on_exit=False)
         if console and settings.traces:
             console_output = True
             tracer_provider.add_span_processor(
@@ -289,10 +418,9 @@ def _build(settings: Settings) -> Handle:
             )
         elif settings.traces and settings.endpoints and settings.endpoints.traces:
             queue, batch = settings.batch_sizes("traces")
+            exporters.append(_export.span_exporter(settings, stats))
             tracer_provider.add_span_processor(
-                BatchSpanProcessor(
-                    _export.span_exporter(settings, stats), max_queue_size=queue, max_export_batch_size=batch
-                )
+                BatchSpanProcessor(exporters[-1], max_queue_size=queue, max_export_batch_size=batch)
             )
         owned.append(tracer_provider)
         _set_global(trace.set_tracer_provider, tracer_provider, trace.get_tracer_provider)
@@ -301,24 +429,26 @@ def _build(settings: Settings) -> Handle:
     if meter_provider is None:
         readers = []
         if not console and settings.metrics and settings.endpoints and settings.endpoints.metrics:
+            exporters.append(_export.metric_exporter(settings, stats))
             readers.append(
                 PeriodicExportingMetricReader(
-                    _export.metric_exporter(settings, stats),
+                    exporters[-1],
                     export_interval_millis=settings.metric_export_interval_ms,
                 )
             )
-        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
         _forget_parent_metrics_after_fork(meter_provider)
         owned.append(meter_provider)
         _set_global(metrics.set_meter_provider, meter_provider, metrics.get_meter_provider)
 
     logger_provider = _existing(_logs.get_logger_provider(), _proxy_type(_logs), settings)
     if logger_provider is None:
-        logger_provider = LoggerProvider(resource=resource)
+        logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         if not console and settings.logs and settings.endpoints and settings.endpoints.logs:
+            exporters.append(_export.log_exporter(settings, stats))
             logger_provider.add_log_record_processor(
                 BatchLogRecordProcessor(
-                    _export.log_exporter(settings, stats),
+                    exporters[-1],
                     max_queue_size=settings.batch_sizes("logs")[0],
                     max_export_batch_size=settings.batch_sizes("logs")[1],
                 )
@@ -328,6 +458,8 @@ def _build(settings: Settings) -> Handle:
 
     drop_counter = _export.DropCounter(stats)
     drop_counter.install()
+    if exporters:
+        _export.ExportLogSummary.attach(stats)
     METRICS.on_drop = stats.add_dropped
     if console_output:
         sys.stderr.write(_CONSOLE_NOTICE)
@@ -361,6 +493,7 @@ def _build(settings: Settings) -> Handle:
         instrumentors=instrumentors,
         stats=stats,
         drop_counter=drop_counter,
+        exporters=tuple(exporters),
     )
 
 
