@@ -171,7 +171,8 @@ def _run_script(env: dict[str, str], app_dir: Path, launch: str, sig: int | None
 
 
 def _assert_flushed(receiver: OTLPReceiver, spans: int = 1) -> None:
-    names = [s.name for s in receiver.spans()]
+    # Only ours: recent FastAPI releases record spans of their own into the global provider.
+    names = [s.name for s in receiver.spans() if s.name.startswith("chat ")]
     assert names == ["chat sig-model"] * spans, receiver.summary()
     durations = receiver.metrics(sc.METRIC_OPERATION_DURATION)
     assert sum(p.count or 0 for m in durations for p in m.data_points) == spans, receiver.summary()
@@ -363,7 +364,8 @@ _SERVERS = [
         ("uvicorn", "code", signal.SIGTERM),
         ("uvicorn", "code", signal.SIGINT),
         ("gunicorn-uvicorn", "wrapper", signal.SIGTERM),
-        ("gunicorn-uvicorn", "wrapper", signal.SIGINT),
+        # Not SIGINT: gunicorn then sends SIGQUIT, which uvicorn's worker does not stop on; it is
+        # SIGKILLed after graceful_timeout, with or without us, and nothing can flush then.
         ("gunicorn-uvicorn", "code", signal.SIGTERM),
         ("gunicorn-sync", "wrapper", signal.SIGTERM),
         ("gunicorn-sync", "wrapper", signal.SIGINT),
