@@ -241,7 +241,8 @@ signal.signal(signal.SIGTERM, signal.SIG_DFL)
 genai_observe.shutdown()
 import _signal
 assert _signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the real default, back
-assert signal.signal.__module__ == "signal" and signal.getsignal.__module__ == "signal"
+import genai_observe._signals as ours
+assert signal.signal is ours._original_signal and signal.getsignal is ours._original_getsignal
 print("ok")
 """
 

@@ -253,6 +253,21 @@ def _span_size(span: ReadableSpan) -> int:
 
 _T = TypeVar("_T")
 
+# Set while one of our exporters runs the SDK's: its log lines are ours to summarise, while the
+# lines of an OTLP exporter the application runs itself, on the same loggers, are left alone.
+_OURS = threading.local()
+
+
+class _Ours:
+    """``with _Ours():`` marks the calling thread as running one of our exporters."""
+
+    def __enter__(self) -> None:
+        self._outer = getattr(_OURS, "active", False)
+        _OURS.active = True
+
+    def __exit__(self, *exc: object) -> None:
+        _OURS.active = self._outer
+
 
 class _Deferred(Generic[_T]):
     """A value built once, on first :meth:`get`, by whichever thread asks first."""
@@ -295,7 +310,8 @@ class _Deferred(Generic[_T]):
         with self._lock:
             value, self._closed = (None if self._closed else self._value), True
         if value is not None:
-            close(value)
+            with _Ours():
+                close(value)
 
 
 class SizeBoundedSpanExporter(SpanExporter):
@@ -312,8 +328,9 @@ class SizeBoundedSpanExporter(SpanExporter):
         inner = self._inner.get()
         result = SpanExportResult.SUCCESS
         for group in split_by_size(spans, self.budget, _span_size):
-            if inner.export(group) is not SpanExportResult.SUCCESS:
-                result = SpanExportResult.FAILURE
+            with _Ours():
+                if inner.export(group) is not SpanExportResult.SUCCESS:
+                    result = SpanExportResult.FAILURE
         return result
 
     def shutdown(self) -> None:
@@ -355,7 +372,9 @@ class DeferredMetricExporter(MetricExporter):
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
-        return self._inner.get().export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        inner = self._inner.get()
+        with _Ours():
+            return inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         inner = self._inner.built
@@ -389,8 +408,9 @@ class SizeBoundedLogExporter(LogRecordExporter):
         inner = self._inner.get()
         result = LogRecordExportResult.SUCCESS
         for group in split_by_size(batch, self.budget, lambda r: _estimate(r.log_record.attributes)):
-            if inner.export(group) is not LogRecordExportResult.SUCCESS:
-                result = LogRecordExportResult.FAILURE
+            with _Ours():
+                if inner.export(group) is not LogRecordExportResult.SUCCESS:
+                    result = LogRecordExportResult.FAILURE
         return result
 
     def shutdown(self) -> None:
@@ -453,9 +473,11 @@ class ExportLogSummary(logging.Filter):
     ... due to timeout, max retries or shutdown." for every batch it drops: with an unreachable
     backend that is a line a second. Each dropped batch becomes one count in
     :meth:`ExportStats.add_failed` (one warning a minute at most, none at shutdown), with the last
-    retry's error as the detail. Other exporter lines (a 4xx "Failed to export ... code: 400")
-    pass through untouched. One instance per logger, installed once: the SDK's export threads
-    can outlive a ``shutdown()`` that timed out, and must not print then either.
+    retry's error as the detail. Only these lines, and only while one of our exporters runs
+    (``_Ours``): an OTLP exporter the application runs itself logs as before, and so do our
+    exporters' other lines (a 4xx "Failed to export ... code: 400"). One instance, installed once:
+    the SDK's export threads can outlive a ``shutdown()`` that timed out, and must not print then
+    either.
     """
 
     LOGGERS: Final = (
@@ -473,10 +495,10 @@ class ExportLogSummary(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         stats = self.stats
+        if stats is None or not getattr(_OURS, "active", False):
+            return True
         msg = record.msg if isinstance(record.msg, str) else ""
         args = record.args if isinstance(record.args, tuple) else ()
-        if stats is None:
-            return True
         if msg.startswith("Transient error"):
             if len(args) >= 2:
                 from ._content import mask_credentials

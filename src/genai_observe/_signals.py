@@ -17,6 +17,7 @@ normally ``atexit`` flushes, and when it puts the default back the stand-in come
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 from collections.abc import Callable
@@ -79,6 +80,11 @@ def _getsignal(signalnum: Any) -> Any:
     """``signal.getsignal`` reporting the stand-in as SIG_DFL."""
     current = _original_getsignal(signalnum)
     return signal.Handlers.SIG_DFL if current is _on_signal else current
+
+
+# Named and documented as the originals, for code that introspects them.
+functools.update_wrapper(_signal, _original_signal)
+functools.update_wrapper(_getsignal, _original_getsignal)
 
 
 def install(flush: Callable[[], None]) -> None:
