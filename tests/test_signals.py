@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -274,6 +275,12 @@ def work(ready, method):
     multiprocessing.Event().wait()  # until terminated
 
 
+def pool_work(n):
+    with genai_observe.llm_call(provider="openai", model=f"pool-{n}") as call:
+        call.set_response(content="x")
+    return n
+
+
 if __name__ == "__main__":
     for method in ("fork", "spawn"):
         context = multiprocessing.get_context(method)
@@ -284,6 +291,9 @@ if __name__ == "__main__":
         process.terminate()  # SIGTERM
         process.join(60)
         print(method, process.exitcode)
+    # Leaving the block terminates the workers (SIGTERM), idle or on their way out.
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        print("pool", pool.map(pool_work, range(4)))
 """
 
 
@@ -292,7 +302,9 @@ def test_multiprocessing_worker_terminated_flushes_and_exits_by_sigterm(
     launch: str, app_dir: Path, openai_server: OpenAIMockServer, otlp_receiver: OTLPReceiver
 ) -> None:
     """``Process.terminate()`` sends SIGTERM: a fork-started child inherits the stand-in handler, a
-    spawn-started one sets up its own; either flushes and still ends by SIGTERM."""
+    spawn-started one sets up its own; either flushes and still ends by SIGTERM. A ``Pool`` left
+    by its ``with`` block terminates its workers, some of them already flushing on their way out
+    (the stand-in then waits for that flush)."""
     (app_dir / "mp.py").write_text(textwrap.dedent(_MULTIPROCESSING_TERMINATE))
     env = _child_env(openai_server, otlp_receiver, app_dir, launch)
     done = subprocess.run(
@@ -305,11 +317,12 @@ def test_multiprocessing_worker_terminated_flushes_and_exits_by_sigterm(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["fork -15", "spawn -15"], done.stdout + done.stderr
-    names = sorted(s.name for s in otlp_receiver.spans())
-    assert names == ["chat terminated-fork", "chat terminated-spawn"], otlp_receiver.summary()
+    assert done.stdout.splitlines() == ["fork -15", "spawn -15", "pool [0, 1, 2, 3]"], done.stderr
+    names = sorted(s.name.removeprefix("chat ") for s in otlp_receiver.spans())
+    expected = ["pool-0", "pool-1", "pool-2", "pool-3", "terminated-fork", "terminated-spawn"]
+    assert names == expected, otlp_receiver.summary()
     durations = otlp_receiver.metrics(sc.METRIC_OPERATION_DURATION)
-    assert sum(p.count or 0 for m in durations for p in m.data_points) == 2
+    assert sum(p.count or 0 for m in durations for p in m.data_points) == 6
 
 
 # --- servers -----------------------------------------------------------------------------------
@@ -401,3 +414,37 @@ def test_server_stopped_by_a_signal_flushes_with_its_usual_exit_status(
     assert code == _UNINSTRUMENTED[key], stderr
     _assert_flushed(otlp_receiver)
     assert "genai_observe" not in stderr
+
+
+_AS_PID_1 = """
+import os, signal, sys, time
+import genai_observe
+genai_observe.init(endpoint=sys.argv[1])
+with genai_observe.llm_call(provider="openai", model="pid-one") as call:
+    call.set_response(content="x")
+os.kill(os.getpid(), signal.SIGTERM)  # as PID 1, the kernel drops a signal with no handler
+time.sleep(0.2)
+print(os.getpid(), "still running", flush=True)
+"""
+
+
+def test_as_pid_1_a_sigterm_flushes_and_the_process_keeps_running(otlp_receiver: OTLPReceiver) -> None:
+    """PID 1 (a container without an init) ignores SIGTERM; with us it still does, after a flush."""
+    unshare = shutil.which("unshare")
+    probe = subprocess.run(
+        [unshare or "unshare", "--pid", "--fork", "true"], capture_output=True, check=False
+    )
+    if unshare is None or probe.returncode != 0:
+        pytest.skip("cannot start a process as PID 1 of a new PID namespace here")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DT_", "GENAI_OBSERVE_"))}
+    env.update(PYTHONPATH=_SRC, **_FLUSH_ONLY)
+    done = subprocess.run(
+        [unshare, "--pid", "--fork", sys.executable, "-c", _AS_PID_1, otlp_receiver.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout == "1 still running\n", done.stderr
+    assert [s.name for s in otlp_receiver.spans()] == ["chat pid-one"]

@@ -63,6 +63,8 @@ class Handle:
         self._drop_counter = drop_counter
         self._exporters = exporters  # ours, with abort(): given up at the shutdown deadline
         self._closed = False
+        self._closer: int | None = None  # the thread running shutdown()
+        self._shut_down = threading.Event()
 
     @property
     def enabled(self) -> bool:
@@ -93,8 +95,16 @@ class Handle:
         if self._closed:
             return
         self._closed = True
-        if _current is self or _current is None:
-            _uninstall_signal_flush()
+        self._closer = threading.get_ident()
+        try:
+            self._shutdown(timeout)
+        finally:
+            self._shut_down.set()
+            if _signal_handle is self:
+                # Last: a SIGTERM during the shutdown waited for it (or was deferred until now).
+                _uninstall_signal_flush()
+
+    def _shutdown(self, timeout: float | None) -> None:
         for instrumentor in self._instrumentors.values():
             try:
                 instrumentor.uninstrument()
@@ -220,6 +230,7 @@ def _shutdown_within(
 _lock = threading.RLock()
 _built: weakref.WeakSet[Any] = weakref.WeakSet()  # providers init() created, never "the app's own"
 _current: Handle | None = None
+_signal_handle: Handle | None = None  # the handle the SIGTERM/SIGINT stand-in flushes
 _atexit_registered = False
 
 
@@ -296,7 +307,7 @@ def init(
         handle = _build(settings)
         _current = handle
         if handle.enabled:
-            _install_signal_flush()
+            _install_signal_flush(handle)
         if not _atexit_registered:
             atexit.register(_shutdown_at_exit)
             # Lazily: an app that never imports multiprocessing does not pay for importing it.
@@ -333,7 +344,7 @@ def _flush_multiprocessing_children(util: Any) -> None:
     Such a child ends with ``os._exit()``, which skips ``atexit``; it does run multiprocessing's
     own finalizers, but clears those inherited from the parent first. Its after-fork callbacks run
     after that clearing, so one of them registers ``shutdown`` as a finalizer of the child. A
-    ``Pool`` ended with ``terminate()`` kills its workers, which nothing can flush.
+    ``Pool`` ended with ``terminate()`` sends its workers SIGTERM: that is the stand-in's (_signals).
     """
     try:
         util.register_after_fork(
@@ -343,22 +354,39 @@ def _flush_multiprocessing_children(util: Any) -> None:
         _log.debug("genai_observe: cannot flush multiprocessing children: %r", exc)
 
 
-def _flush_current_before_signal_exit() -> None:
-    handle = current()
-    if handle is not None:
+def _flush_before_signal_exit() -> bool:
+    """What the SIGTERM/SIGINT stand-in runs before the signal's default action.
+
+    True asks the stand-in to hold the signal back: this very thread was running ``shutdown()``
+    when the signal came (an ``atexit`` or multiprocessing exit hook), which re-raises it once the
+    flush is done. A shutdown under way in another thread is waited for.
+    """
+    handle = _signal_handle
+    if handle is None:
+        return False
+    if not handle._closed:
         handle._flush_before_signal_exit()
+        return False
+    if handle._closer == threading.get_ident():
+        return True
+    handle._shut_down.wait(handle.settings.shutdown_timeout)
+    return False
 
 
-def _install_signal_flush() -> None:
+def _install_signal_flush(handle: Handle) -> None:
+    global _signal_handle
     try:
-        _signals.install(_flush_current_before_signal_exit)
+        _signals.install(_flush_before_signal_exit)
+        _signal_handle = handle
     except Exception as exc:  # never stop init(); the atexit flush still works
         _log.debug("genai_observe: cannot flush on SIGTERM/SIGINT: %r", exc)
 
 
 def _uninstall_signal_flush() -> None:
+    global _signal_handle
+    _signal_handle = None
     try:
-        _signals.uninstall()
+        _signals.uninstall()  # re-raises a signal held back during the shutdown
     except Exception as exc:
         _log.debug("genai_observe: cannot restore the signal handlers: %r", exc)
 

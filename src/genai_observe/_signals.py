@@ -28,23 +28,33 @@ _GUARDED: frozenset[int] = frozenset({int(signal.SIGTERM), int(signal.SIGINT)})
 _original_signal = signal.signal
 _original_getsignal = signal.getsignal
 
-# What the stand-in calls before the signal is raised again; None when nothing is set up.
-_flush: Callable[[], None] | None = None
+# What the stand-in calls before the signal's default action; None when nothing is set up. It
+# returns True to hold the signal back until ``uninstall()`` (a shutdown is running on this thread).
+_flush: Callable[[], bool] | None = None
 _flushing = False
+_held: int | None = None
 
 
 def _on_signal(signum: int, frame: Any) -> None:
     """The stand-in for SIG_DFL: flush, then let the default action happen."""
-    global _flushing
+    global _flushing, _held
     flush = _flush
-    if flush is not None and not _flushing:  # a second signal during the flush ends it at once
+    # A second signal during the flush, or while one is held back, takes effect at once.
+    if flush is not None and not _flushing and _held is None:
         _flushing = True
         try:
-            flush()
+            hold = flush()
         except BaseException:  # whatever happens, the signal's own action follows
-            pass
+            hold = False
         finally:
             _flushing = False
+        if hold:
+            _held = signum
+            return
+    _default_action(signum)
+
+
+def _default_action(signum: int) -> None:
     _original_signal(signum, signal.SIG_DFL)
     signal.raise_signal(signum)
     # Still alive: the kernel ignores a default-disposition signal sent to PID 1, or the signal is
@@ -87,7 +97,7 @@ functools.update_wrapper(_signal, _original_signal)
 functools.update_wrapper(_getsignal, _original_getsignal)
 
 
-def install(flush: Callable[[], None]) -> None:
+def install(flush: Callable[[], bool]) -> None:
     """Flush with ``flush`` before a default-disposition SIGTERM/SIGINT ends the process.
 
     Handlers can only be set from the main thread; from another thread only the wrappers are
@@ -110,10 +120,13 @@ def install(flush: Callable[[], None]) -> None:
 
 
 def uninstall() -> None:
-    """Back to the plain default dispositions and the unwrapped ``signal`` functions."""
-    global _flush
+    """Back to the plain default dispositions and the unwrapped ``signal`` functions; then the
+    default action of a signal held back meanwhile."""
+    global _flush, _held
     _flush = None
-    if threading.current_thread() is threading.main_thread():
+    held, _held = _held, None
+    main = threading.current_thread() is threading.main_thread()
+    if main:
         for signum in _GUARDED:
             try:
                 if _original_getsignal(signum) is _on_signal:
@@ -125,3 +138,5 @@ def uninstall() -> None:
         signal.signal = _original_signal
     if signal.getsignal is _getsignal:
         signal.getsignal = _original_getsignal
+    if held is not None and main:  # the signal that came during the shutdown, now
+        _default_action(held)
