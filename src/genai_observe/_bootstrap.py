@@ -354,7 +354,7 @@ def _flush_multiprocessing_children(util: Any) -> None:
         _log.debug("genai_observe: cannot flush multiprocessing children: %r", exc)
 
 
-def _flush_before_signal_exit() -> bool:
+def _before_signal_default_action() -> bool:
     """What the SIGTERM/SIGINT stand-in runs before the signal's default action.
 
     True asks the stand-in to hold the signal back: this very thread was running ``shutdown()``
@@ -376,7 +376,7 @@ def _flush_before_signal_exit() -> bool:
 def _install_signal_flush(handle: Handle) -> None:
     global _signal_handle
     try:
-        _signals.install(_flush_before_signal_exit)
+        _signals.install(_before_signal_default_action)
         _signal_handle = handle
     except Exception as exc:  # never stop init(); the atexit flush still works
         _log.debug("genai_observe: cannot flush on SIGTERM/SIGINT: %r", exc)
