@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -753,3 +755,97 @@ def test_a_second_init_in_code_keeps_the_first_setup_but_content_off_always_appl
     assert not [k for k in after if "content" in k and "filter" not in k], after
     assert spans["chat without-content"].resource_attributes["service.name"] == "svc-test"
     assert [e.attributes["gen_ai.request.model"] for e in otlp_receiver.logs()] == ["with-content"]
+
+
+_SHUTDOWN_ZERO_SCRIPT = """
+import sys
+import genai_observe
+handle = genai_observe.init(endpoint=sys.argv[1], service_name="once")
+with genai_observe.llm_call(provider="openai", model="m") as call:
+    call.set_response(content="x")
+handle.shutdown(timeout=0)
+"""
+
+
+def test_shutdown_runs_once_per_provider_and_silently(otlp_receiver: OTLPReceiver) -> None:
+    """shutdown(timeout=0) leaves the providers' shutdown running at exit; the SDK's own atexit
+    hook used to call it again then ("shutdown can only be called once", in some runs)."""
+    handle = start(otlp_receiver)
+    for provider in (handle.tracer_provider, handle.meter_provider, handle.logger_provider):
+        # ours is the only exit hook (the SDK names the attribute differently per provider)
+        assert getattr(provider, "_atexit_handler", None) is None
+        assert getattr(provider, "_at_exit_handler", None) is None
+    handle.shutdown()
+    otlp_receiver.set_response("hang")  # the final export is still running when the process exits
+    for _ in range(4):
+        done = subprocess.run(
+            [sys.executable, "-c", _SHUTDOWN_ZERO_SCRIPT, otlp_receiver.url],
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+_UNREACHABLE_SCRIPT = """
+import atexit, sys, time
+end = []
+atexit.register(lambda: print(f"{time.monotonic() - end[0]:.2f}", flush=True))  # runs last
+import genai_observe
+genai_observe.init(endpoint=sys.argv[1], service_name="gone", shutdown_timeout=float(sys.argv[2]))
+with genai_observe.llm_call(provider="openai", model="m") as call:
+    call.set_response(content="x")
+end.append(time.monotonic())
+"""
+
+
+@pytest.mark.parametrize("backend", ["refused", "hang"])
+def test_exit_with_an_unreachable_backend_is_bounded_and_says_so_once(
+    backend: str, otlp_receiver: OTLPReceiver
+) -> None:
+    """Retries with backoff would hold the exit and print a line per retry; the exit takes at most
+    shutdown_timeout and prints one line."""
+    if backend == "refused":
+        with socket.socket() as sock:  # a port nothing listens on
+            sock.bind(("127.0.0.1", 0))
+            url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    else:
+        otlp_receiver.set_response("hang")
+        url = otlp_receiver.url
+    done = subprocess.run(
+        [sys.executable, "-c", _UNREACHABLE_SCRIPT, url, "2"],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) < 2.5  # the shutdown timeout, plus the interpreter's own exit
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("genai_observe: ")
+    assert "Transient error" not in done.stderr and "Failed to export" not in done.stderr
+    if backend == "refused":
+        assert "the final export of metrics, traces failed" in line and "Connection refused" in line
+    else:
+        assert "shutdown did not finish within 2.0s" in line
+
+
+def test_failing_exports_are_summarised_in_one_rate_limited_line(caplog: pytest.LogCaptureFixture) -> None:
+    """A backend down while the app runs: one warning of ours, not one per retry and batch."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    handle = genai_observe.init(endpoint=url, export_timeout=1.5, metrics=False, logs=False)
+    with caplog.at_level(logging.INFO):
+        for i in range(3):
+            one_call(f"m{i}")
+            handle.force_flush(timeout=5)  # each batch: a retry, then given up
+    lines = [r.getMessage() for r in caplog.records]
+    assert not [m for m in lines if "Transient error" in m or "Failed to export" in m], lines
+    (line,) = [m for m in lines if m.startswith("genai_observe:")]
+    assert line.startswith("genai_observe: 1 export(s) to the OTLP endpoint failed and were dropped")
+    assert "Connection refused" in line
+    genai_observe.shutdown(timeout=0)

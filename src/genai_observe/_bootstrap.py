@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import copy
 import dataclasses
+import functools
 import logging
 import os
 import sys
@@ -23,7 +24,7 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from . import _config, _export, _instrumentors, _logmask
+from . import _config, _export, _instrumentors, _logmask, _signals
 from ._config import CaptureMode, Profile, Settings, load_settings
 from ._content import ContentPolicy
 from ._recorder import METRICS
@@ -50,6 +51,9 @@ class _Pipeline:
     logs: SwitchableLogRecordProcessor | None = None
     meter_provider: MeterProvider | None = None
     reader: MetricReader | None = None
+    # Every OTLP exporter built for this handle (a later init() adds its own): told to give up
+    # near the shutdown deadline, so a retry wait cannot hold the exit (see _shutdown_within).
+    exporters: list[Any] = dataclasses.field(default_factory=list)
 
 
 class Handle:
@@ -88,6 +92,8 @@ class Handle:
         # then applies its settings to it (see _apply).
         self._automatic = automatic
         self._generation = 0  # bumped whenever settings change in place (llm_call's recorder)
+        self._closer: int | None = None  # the thread running shutdown()
+        self._shut_down = threading.Event()
 
     @property
     def enabled(self) -> bool:
@@ -119,6 +125,11 @@ class Handle:
             else:
                 status[name] = "pending"
         return status
+
+    def _adopt(self, name: str, instrumentor: Any) -> None:
+        """``instrumentor`` (instrumented or configured by ``init()``) is this handle's from now on."""
+        self._instrumentors[name] = instrumentor
+        self._recorders[name] = getattr(instrumentor, "recorder", None)
 
     def _owns(self, name: str) -> bool:
         """False once someone else uninstrumented (and maybe re-instrumented) ``name``."""
@@ -153,6 +164,16 @@ class Handle:
         if self._closed:
             return
         self._closed = True
+        self._closer = threading.get_ident()
+        try:
+            self._shutdown(timeout)
+        finally:
+            self._shut_down.set()
+            if _signal_handle is self:
+                # Last: a SIGTERM during the shutdown waited for it (or was deferred until now).
+                _uninstall_signal_flush()
+
+    def _shutdown(self, timeout: float | None) -> None:
         for name, instrumentor in self._instrumentors.items():
             if not self._owns(name):  # removed by someone else: nothing of ours left to remove
                 continue
@@ -165,11 +186,30 @@ class Handle:
             self._scraper.stop()  # the final collection goes out without waiting for a scrape
         METRICS.drain()  # points still queued for the worker go out with the final export
         millis = int((timeout if timeout is not None else self.settings.shutdown_timeout) * 1000)
-        _shutdown_within(self._owned, millis)
+        _shutdown_within(self._owned, millis, tuple(self._pipeline.exporters), self._stats)
         if self._drop_counter is not None:
             self._drop_counter.remove()
         if METRICS.on_drop == self._stats.add_dropped:
             METRICS.on_drop = None
+
+    def _flush_before_signal_exit(self) -> None:
+        """Export everything recorded so far, within ``shutdown_timeout``; the process dies next.
+
+        Flushes rather than shuts down: a process the signal does not end after all (PID 1) keeps
+        working. The providers are flushed even when they are the application's own: ours record
+        into them, and nothing else flushes them before the signal's default action.
+        """
+        millis = int(self.settings.shutdown_timeout * 1000)
+        if self._closed or millis <= 0:
+            return
+        providers = [p for p in (self.tracer_provider, self.meter_provider, self.logger_provider) if p]
+
+        def flush(provider: Any) -> None:
+            if provider is self.meter_provider:
+                METRICS.drain()
+            provider.force_flush(millis)
+
+        _call_within([functools.partial(flush, p) for p in providers], millis)
 
     def __repr__(self) -> str:
         return (
@@ -178,40 +218,95 @@ class Handle:
         )
 
 
-def _shutdown_within(providers: tuple[Any, ...], millis: int) -> None:
-    """Shut the providers down in parallel, never waiting longer than ``millis`` in total.
+def _call_within(
+    calls: list[Callable[[], object]], millis: int, near_deadline: Callable[[], object] | None = None
+) -> bool:
+    """Run ``calls`` in parallel daemon threads, waiting at most ``millis`` in all; True if all
+    finished in time.
 
-    A dead backend can hold each provider's final export for its export timeout; shutting them
-    down one after the other would add those up. Daemon threads: one still stuck in an export
-    when the deadline passes does not keep the process alive.
+    Threads: a call stuck on a lock the interrupted thread holds, or in an export to a dead
+    backend, cannot hold the caller past the deadline, and does not keep the process alive.
+    ``near_deadline`` runs shortly before the deadline if calls are still running, to end them.
     """
     threads = []
-    for provider in providers:
+    for call in calls:
 
-        def run(provider: Any = provider) -> None:
+        def run(call: Callable[[], object] = call) -> None:
             try:
-                if isinstance(provider, MeterProvider):
-                    provider.shutdown(timeout_millis=max(millis, 1))
-                else:
-                    provider.shutdown()
+                call()
             except Exception:
-                _log.debug("genai_observe: provider shutdown failed", exc_info=True)
+                _log.debug("genai_observe: flush or shutdown failed", exc_info=True)
 
         thread = threading.Thread(target=run, name="genai-observe-shutdown", daemon=True)
         thread.start()
         threads.append(thread)
     deadline = time.monotonic() + millis / 1000
+    if near_deadline is not None:
+        # Leave a tenth of the budget (at most 0.25 s) for the calls to end after being told to.
+        soon = deadline - min(0.25, millis / 10_000)
+        for thread in threads:
+            thread.join(max(0.0, soon - time.monotonic()))
+        if any(t.is_alive() for t in threads):
+            try:
+                near_deadline()
+            except Exception:
+                _log.debug("genai_observe: aborting the final exports failed", exc_info=True)
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
-    if millis > 0 and any(t.is_alive() for t in threads):
+    return not any(t.is_alive() for t in threads)
+
+
+def _shutdown_within(
+    providers: tuple[Any, ...],
+    millis: int,
+    exporters: tuple[Any, ...] = (),
+    stats: _export.ExportStats | None = None,
+) -> None:
+    """Shut the providers down in parallel, never waiting longer than ``millis`` in total.
+
+    A dead backend can hold each provider's final export for its export timeout, retries
+    included; shutting them down one after the other would add those up. Near the deadline the
+    exporters are shut down, which ends a retry wait at once. Whatever went wrong is said in one
+    line: export failures are held back from the rate-limited reports meanwhile.
+    """
+    if stats is not None:
+        stats.hold_failures()
+
+    def shut(provider: Any) -> None:
+        if isinstance(provider, MeterProvider):
+            provider.shutdown(timeout_millis=max(millis, 1))
+        else:
+            provider.shutdown()
+
+    def abort() -> None:
+        for exporter in exporters:
+            exporter.abort()
+
+    finished = _call_within([functools.partial(shut, p) for p in providers], millis, abort)
+    if millis <= 0:  # "do not wait": nothing to say either
+        return
+    failed = sorted(stats.failed_at_shutdown) if stats is not None else []
+    error = stats.last_error if stats is not None else None
+    if not finished:
         _log.warning(
-            "genai_observe: shutdown did not finish within %.1fs; unsent telemetry dropped", millis / 1000
+            "genai_observe: shutdown did not finish within %.1fs; unsent telemetry dropped%s",
+            millis / 1000,
+            f" (last export error: {error})" if error else "",
         )
+    elif failed:
+        _log.warning(
+            "genai_observe: the final export of %s failed; the telemetry is dropped: %s",
+            ", ".join(failed),
+            error or "timeout or retries exhausted",
+        )
+    if finished and stats is not None:
+        _export.ExportLogSummary.detach(stats)
 
 
 _lock = threading.RLock()
 _built: weakref.WeakSet[Any] = weakref.WeakSet()  # providers init() created, never "the app's own"
 _current: Handle | None = None
+_signal_handle: Handle | None = None  # the handle the SIGTERM/SIGINT stand-in flushes
 _atexit_registered = False
 
 
@@ -308,6 +403,8 @@ def _start(settings: Settings, *, automatic: bool) -> Handle:
         handle = _build(settings)
         handle._automatic = automatic
         _current = handle
+        if handle.enabled:
+            _install_signal_flush(handle)
         if not _atexit_registered:
             atexit.register(_shutdown_at_exit)
             # Lazily: an app that never imports multiprocessing does not pay for importing it.
@@ -387,18 +484,20 @@ def _apply(handle: Handle, settings: Settings) -> None:
         pipeline, stats = handle._pipeline, handle._stats
         retired: list[Any] = []
         if pipeline.spans is not None:
-            retired.append(pipeline.spans.swap(_span_processor(settings, stats)))
+            retired.append(pipeline.spans.swap(_span_processor(settings, stats, pipeline.exporters)))
         if pipeline.logs is not None:
-            retired.append(pipeline.logs.swap(_log_processor(settings, stats)))
+            retired.append(pipeline.logs.swap(_log_processor(settings, stats, pipeline.exporters)))
         if pipeline.meter_provider is not None:
             METRICS.drain()  # points of calls made before this init() belong to the old setup
-            reader = _metric_reader(settings, stats)
+            reader = _metric_reader(settings, stats, pipeline.exporters)
             _replace_reader(pipeline.meter_provider, pipeline.reader, reader)
             pipeline.reader = reader
             # The scraper feeds the reader's collections: a new reader gets a new scraper.
             if handle._scraper is not None:
                 handle._scraper.stop()
             handle._scraper = _start_scraper(settings, [reader] if reader is not None else [], resource)
+        if pipeline.exporters:
+            _export.ExportLogSummary.attach(stats)  # idempotent; a console setup had none
         # The app's init() waits for the old pipeline's last export at most this long; a dead
         # old backend finishes (or not) on a daemon thread.
         _close_within([r for r in retired if r is not None], min(settings.shutdown_timeout, _RETIRE_WAIT_S))
@@ -450,8 +549,7 @@ def _apply_content(handle: Handle, settings: Settings) -> None:
                 instrumentor.configure(capture=settings.capture, profile=settings.profile, content=content)
             else:
                 _instrument(instrumentor, settings, handle, content)
-            handle._instrumentors[name] = instrumentor
-            handle._recorders[name] = getattr(instrumentor, "recorder", None)  # now this handle's
+            handle._adopt(name, instrumentor)
         except Exception:
             _log.warning("genai_observe: could not enable the %s instrumentation", name, exc_info=True)
     handle.settings = settings
@@ -497,7 +595,7 @@ def _flush_multiprocessing_children(util: Any) -> None:
     Such a child ends with ``os._exit()``, which skips ``atexit``; it does run multiprocessing's
     own finalizers, but clears those inherited from the parent first. Its after-fork callbacks run
     after that clearing, so one of them registers ``shutdown`` as a finalizer of the child. A
-    ``Pool`` ended with ``terminate()`` kills its workers, which nothing can flush.
+    ``Pool`` ended with ``terminate()`` sends its workers SIGTERM: that is the stand-in's (_signals).
     """
     try:
         util.register_after_fork(
@@ -507,14 +605,81 @@ def _flush_multiprocessing_children(util: Any) -> None:
         _log.debug("genai_observe: cannot flush multiprocessing children: %r", exc)
 
 
+def _before_signal_default_action() -> bool:
+    """What the SIGTERM/SIGINT stand-in runs before the signal's default action.
+
+    True asks the stand-in to hold the signal back: this very thread was running ``shutdown()``
+    when the signal came (an ``atexit`` or multiprocessing exit hook), which re-raises it once the
+    flush is done. A shutdown under way in another thread is waited for.
+    """
+    handle = _signal_handle
+    if handle is None:
+        return False
+    if not handle._closed:
+        handle._flush_before_signal_exit()
+        return False
+    if handle._closer == threading.get_ident():
+        return True
+    handle._shut_down.wait(handle.settings.shutdown_timeout)
+    return False
+
+
+def _install_signal_flush(handle: Handle) -> None:
+    global _signal_handle
+    try:
+        _signals.install(_before_signal_default_action)
+        _signal_handle = handle
+    except Exception as exc:  # never stop init(); the atexit flush still works
+        _log.debug("genai_observe: cannot flush on SIGTERM/SIGINT: %r", exc)
+
+
+def _uninstall_signal_flush() -> None:
+    global _signal_handle
+    _signal_handle = None
+    try:
+        _signals.uninstall()  # re-raises a signal held back during the shutdown
+    except Exception as exc:
+        _log.debug("genai_observe: cannot restore the signal handlers: %r", exc)
+
+
 def _shutdown_at_exit() -> None:
+    modules = len(sys.modules)
     try:
         shutdown()
     except Exception:
         pass
+    if len(sys.modules) != modules and getattr(sys, "last_type", None) is KeyboardInterrupt:
+        _keep_keyboard_interrupt_exit()
 
 
-def _span_processor(settings: Settings, stats: _export.ExportStats) -> SpanProcessor | None:
+def _keep_keyboard_interrupt_exit() -> None:
+    """Keep an exit by an unhandled KeyboardInterrupt an exit by SIGINT.
+
+    CPython ends such a process by re-raising SIGINT, so that its parent (a shell, a supervisor)
+    sees it die from the signal; but a module imported after the main module has ended (the
+    exporters, built on their first export, and what they import) clears the interpreter's note of
+    it, and the process exits with status 1 instead. Evaluating ``raise KeyboardInterrupt`` through
+    ``PyRun_StringFlags``, the C API function that keeps that note, sets it again.
+    """
+    try:
+        import ctypes
+
+        run = ctypes.pythonapi.PyRun_StringFlags
+        run.restype = ctypes.py_object
+        run.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.py_object, ctypes.py_object, ctypes.c_void_p]
+        run(b"raise KeyboardInterrupt", 257, {}, {}, None)  # 257: Py_file_input
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # no ctypes, another interpreter: status 1, as it would be anyway
+        _log.debug("genai_observe: cannot keep the SIGINT exit: %r", exc)
+
+
+# Each builder appends the OTLP exporter it makes to ``exporters`` (the handle's pipeline).
+
+
+def _span_processor(
+    settings: Settings, stats: _export.ExportStats, exporters: list[Any]
+) -> SpanProcessor | None:
     if not settings.traces:
         return None
     if settings.endpoints is None:  # console mode
@@ -522,26 +687,28 @@ def _span_processor(settings: Settings, stats: _export.ExportStats) -> SpanProce
     if not settings.endpoints.traces:
         return None
     queue, batch = settings.batch_sizes("traces")
-    return BatchSpanProcessor(
-        _export.span_exporter(settings, stats), max_queue_size=queue, max_export_batch_size=batch
-    )
+    exporters.append(_export.span_exporter(settings, stats))
+    return BatchSpanProcessor(exporters[-1], max_queue_size=queue, max_export_batch_size=batch)
 
 
-def _log_processor(settings: Settings, stats: _export.ExportStats) -> BatchLogRecordProcessor | None:
+def _log_processor(
+    settings: Settings, stats: _export.ExportStats, exporters: list[Any]
+) -> BatchLogRecordProcessor | None:
     if not (settings.logs and settings.endpoints and settings.endpoints.logs):
         return None
     queue, batch = settings.batch_sizes("logs")
-    return BatchLogRecordProcessor(
-        _export.log_exporter(settings, stats), max_queue_size=queue, max_export_batch_size=batch
-    )
+    exporters.append(_export.log_exporter(settings, stats))
+    return BatchLogRecordProcessor(exporters[-1], max_queue_size=queue, max_export_batch_size=batch)
 
 
-def _metric_reader(settings: Settings, stats: _export.ExportStats) -> MetricReader | None:
+def _metric_reader(
+    settings: Settings, stats: _export.ExportStats, exporters: list[Any]
+) -> MetricReader | None:
     if not (settings.metrics and settings.endpoints and settings.endpoints.metrics):
         return None
-    return PeriodicExportingMetricReader(
-        _export.metric_exporter(settings, stats), export_interval_millis=settings.metric_export_interval_ms
-    )
+    exporters.append(_export.metric_exporter(settings, stats))
+    interval = settings.metric_export_interval_ms
+    return PeriodicExportingMetricReader(exporters[-1], export_interval_millis=interval)
 
 
 def _build(settings: Settings) -> Handle:
@@ -554,8 +721,10 @@ def _build(settings: Settings) -> Handle:
 
     tracer_provider = _existing(trace.get_tracer_provider(), trace.ProxyTracerProvider, settings)
     if tracer_provider is None:
-        tracer_provider = TracerProvider(resource=resource, sampler=_sampler_plugin())
-        pipeline.spans = SwitchableSpanProcessor(_span_processor(settings, stats))
+        tracer_provider = TracerProvider(
+            resource=resource, sampler=_sampler_plugin(), shutdown_on_exit=False
+        )
+        pipeline.spans = SwitchableSpanProcessor(_span_processor(settings, stats, pipeline.exporters))
         tracer_provider.add_span_processor(pipeline.spans)
         owned.append(tracer_provider)
         _set_global(trace.set_tracer_provider, tracer_provider, trace.get_tracer_provider)
@@ -563,9 +732,11 @@ def _build(settings: Settings) -> Handle:
     meter_provider = _existing(metrics.get_meter_provider(), _proxy_type(metrics), settings)
     readers: list[MetricReader] = []
     if meter_provider is None:
-        pipeline.reader = _metric_reader(settings, stats)
+        pipeline.reader = _metric_reader(settings, stats, pipeline.exporters)
         meter_provider = MeterProvider(
-            resource=resource, metric_readers=[pipeline.reader] if pipeline.reader is not None else []
+            resource=resource,
+            metric_readers=[pipeline.reader] if pipeline.reader is not None else [],
+            shutdown_on_exit=False,
         )
         pipeline.meter_provider = meter_provider
         if pipeline.reader is not None:
@@ -577,8 +748,8 @@ def _build(settings: Settings) -> Handle:
 
     logger_provider = _existing(_logs.get_logger_provider(), _proxy_type(_logs), settings)
     if logger_provider is None:
-        logger_provider = LoggerProvider(resource=resource)
-        pipeline.logs = SwitchableLogRecordProcessor(_log_processor(settings, stats))
+        logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+        pipeline.logs = SwitchableLogRecordProcessor(_log_processor(settings, stats, pipeline.exporters))
         logger_provider.add_log_record_processor(pipeline.logs)
         owned.append(logger_provider)
         _set_global(_logs.set_logger_provider, logger_provider, _logs.get_logger_provider)
@@ -586,6 +757,8 @@ def _build(settings: Settings) -> Handle:
     _logmask.protect(_secrets(settings))
     drop_counter = _export.DropCounter(stats)
     drop_counter.install()
+    if pipeline.exporters:
+        _export.ExportLogSummary.attach(stats)
     METRICS.on_drop = stats.add_dropped
     if pipeline.spans is not None and pipeline.spans.inner is not None and settings.endpoints is None:
         sys.stderr.write(_CONSOLE_NOTICE)
@@ -608,7 +781,7 @@ def _build(settings: Settings) -> Handle:
             if instrumentor is None:
                 continue
             _instrument(instrumentor, settings, handle, content)
-            handle._instrumentors[name] = instrumentor
+            handle._adopt(name, instrumentor)
         except Exception:
             _log.warning("genai_observe: could not enable the %s instrumentation", name, exc_info=True)
     return handle

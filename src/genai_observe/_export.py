@@ -14,6 +14,9 @@ What we add on top of the SDK, and why:
   logging filter counts those drops and turns them into one rate-limited summary.
 * Refused exports: the SDK's exporters log an error per failed request; against a backend that
   refuses everything, :class:`FailedExportLimiter` lets one through per signal a minute, counted.
+* Export failures: the SDK's OTLP exporter logs a warning per retry and an error per batch it
+  gives up on; with a backend down that is a stream of lines. :class:`ExportLogSummary` turns them
+  into one rate-limited line, and at shutdown into none (``shutdown()`` says it in one line).
 * The OTLP exporters are built on their first use (the first export, flush or shutdown, normally
   on the SDK's export threads), not in ``init()``: importing them with ``requests``, ``urllib3`` and
   the protobuf encoders is about a third of ``init()``'s time (docs/performance.md).
@@ -87,6 +90,10 @@ class ExportStats:
         self.dropped: dict[str, int] = {"traces": 0, "metrics": 0, "logs": 0}
         self._last_report: dict[str, float] = {}
         self._unreported: dict[str, int] = {}
+        # Export failures while shutting down: summed up by shutdown() in one line instead.
+        self._holding = False
+        self.failed_at_shutdown: dict[str, int] = {}
+        self.last_error: str | None = None
 
     def add_rejected(self, signal: str, count: int, message: str) -> None:
         with self._lock:
@@ -115,6 +122,28 @@ class ExportStats:
             signal,
             hint,
         )
+
+    def add_failed(self, signal: str, error: str | None) -> None:
+        """A batch the exporter gave up on (backend unreachable or failing past the export timeout)."""
+        with self._lock:
+            if error:
+                self.last_error = error
+            error = self.last_error
+            if self._holding:
+                self.failed_at_shutdown[signal] = self.failed_at_shutdown.get(signal, 0) + 1
+                return
+        self._report(
+            "failed",
+            1,
+            "genai_observe: %d export(s) to the OTLP endpoint failed and were dropped (latest: %s)%s: %s",
+            signal,
+            error or "timeout or retries exhausted",
+        )
+
+    def hold_failures(self) -> None:
+        """From now on failures are only counted, for the one line ``shutdown()`` writes."""
+        with self._lock:
+            self._holding = True
 
     def _report(self, key: str, count: int, fmt: str, signal: str, detail: str) -> None:
         now = time.monotonic()
@@ -226,6 +255,21 @@ def _span_size(span: ReadableSpan) -> int:
 
 _T = TypeVar("_T")
 
+# Set while one of our exporters runs the SDK's: its log lines are ours to summarise, while the
+# lines of an OTLP exporter the application runs itself, on the same loggers, are left alone.
+_OURS = threading.local()
+
+
+class _Ours:
+    """``with _Ours():`` marks the calling thread as running one of our exporters."""
+
+    def __enter__(self) -> None:
+        self._outer = getattr(_OURS, "active", False)
+        _OURS.active = True
+
+    def __exit__(self, *exc: object) -> None:
+        _OURS.active = self._outer
+
 
 class _Deferred(Generic[_T]):
     """A value built once, on first :meth:`get`, by whichever thread asks first."""
@@ -233,6 +277,7 @@ class _Deferred(Generic[_T]):
     def __init__(self, build: Callable[[], _T]) -> None:
         self._build = build
         self._value: _T | None = None
+        self._closed = False
         self._lock = threading.Lock()
         if hasattr(os, "register_at_fork"):
             # A fork while an export thread holds the lock (building) would leave the child's
@@ -261,6 +306,15 @@ class _Deferred(Generic[_T]):
         """The value if it was built; flush and shutdown never build one just to close it."""
         return self._value
 
+    def close(self, close: Callable[[_T], object]) -> None:
+        """``close(value)`` once, if it was built: shutdown and an abort at the shutdown deadline
+        may both ask, and the SDK's exporters warn on a second shutdown."""
+        with self._lock:
+            value, self._closed = (None if self._closed else self._value), True
+        if value is not None:
+            with _Ours():
+                close(value)
+
 
 class SizeBoundedSpanExporter(SpanExporter):
     """Sends a batch as several requests when it would be too large for one.
@@ -276,14 +330,17 @@ class SizeBoundedSpanExporter(SpanExporter):
         inner = self._inner.get()
         result = SpanExportResult.SUCCESS
         for group in split_by_size(spans, self.budget, _span_size):
-            if inner.export(group) is not SpanExportResult.SUCCESS:
-                result = SpanExportResult.FAILURE
+            with _Ours():
+                if inner.export(group) is not SpanExportResult.SUCCESS:
+                    result = SpanExportResult.FAILURE
         return result
 
     def shutdown(self) -> None:
-        inner = self._inner.built
-        if inner is not None:
-            inner.shutdown()
+        self._inner.close(lambda inner: inner.shutdown())
+
+    def abort(self) -> None:
+        """Shut the real exporter down now: a retry it is waiting for is given up at once."""
+        self.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         inner = self._inner.built
@@ -317,16 +374,20 @@ class DeferredMetricExporter(MetricExporter):
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
-        return self._inner.get().export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        inner = self._inner.get()
+        with _Ours():
+            return inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         inner = self._inner.built
         return True if inner is None else bool(inner.force_flush(timeout_millis))
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        inner = self._inner.built
-        if inner is not None:
-            inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+        self._inner.close(lambda inner: inner.shutdown(timeout_millis=timeout_millis, **kwargs))
+
+    def abort(self) -> None:
+        """Shut the real exporter down now: a retry it is waiting for is given up at once."""
+        self.shutdown(timeout_millis=0)
 
 
 def metric_exporter(settings: Settings, stats: ExportStats) -> MetricExporter:
@@ -349,14 +410,17 @@ class SizeBoundedLogExporter(LogRecordExporter):
         inner = self._inner.get()
         result = LogRecordExportResult.SUCCESS
         for group in split_by_size(batch, self.budget, lambda r: _estimate(r.log_record.attributes)):
-            if inner.export(group) is not LogRecordExportResult.SUCCESS:
-                result = LogRecordExportResult.FAILURE
+            with _Ours():
+                if inner.export(group) is not LogRecordExportResult.SUCCESS:
+                    result = LogRecordExportResult.FAILURE
         return result
 
     def shutdown(self) -> None:
-        inner = self._inner.built
-        if inner is not None:
-            inner.shutdown()  # type: ignore[no-untyped-call]
+        self._inner.close(lambda inner: inner.shutdown())  # type: ignore[no-untyped-call]
+
+    def abort(self) -> None:
+        """Shut the real exporter down now: a retry it is waiting for is given up at once."""
+        self.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         inner = self._inner.built
@@ -459,6 +523,84 @@ class FailedExportLimiter(logging.Filter):
     def remove(self) -> None:
         for name in self.LOGGERS:
             logging.getLogger(name).removeFilter(self)
+
+
+_SIGNAL_OF_KIND: Final = {"spans": "traces", "span": "traces", "metrics": "metrics", "logs": "logs"}
+
+
+class ExportLogSummary(logging.Filter):
+    """Silences the SDK OTLP exporter's per-retry and per-failure lines; reports a summary.
+
+    The exporter logs "Transient error ... retrying in N s" for every retry and "Failed to export
+    ... due to timeout, max retries or shutdown." for every batch it drops: with an unreachable
+    backend that is a line a second. Each dropped batch becomes one count in
+    :meth:`ExportStats.add_failed` (one warning a minute at most, none at shutdown), with the last
+    retry's error as the detail. Only these lines, and only while one of our exporters runs
+    (``_Ours``): an OTLP exporter the application runs itself logs as before, and so do our
+    exporters' other lines (a 4xx "Failed to export ... code: 400"). One instance, installed once:
+    the SDK's export threads can outlive a ``shutdown()`` that timed out, and must not print then
+    either.
+    """
+
+    LOGGERS: Final = (
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+        "opentelemetry.exporter.otlp.proto.http._log_exporter",
+        "opentelemetry.exporter.otlp.common.http",  # the client's own logger, when given none
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stats: ExportStats | None = None
+        self._errors: dict[str, str] = {}  # signal -> the error of its last retry
+        self._retrying: dict[int | None, str] = {}  # thread -> the signal it is retrying
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        stats = self.stats
+        if stats is None or not getattr(_OURS, "active", False):
+            return True
+        msg = record.msg if isinstance(record.msg, str) else ""
+        args = record.args if isinstance(record.args, tuple) else ()
+        if msg.startswith("Transient error"):
+            if len(args) >= 2:
+                from ._content import mask_credentials
+
+                signal = _SIGNAL_OF_KIND.get(str(args[1]), str(args[1]))
+                self._errors[signal] = mask_credentials(str(args[0]))[:300]
+                self._retrying[record.thread] = signal
+            return False
+        if msg.startswith("Shutdown in progress, aborting retry"):
+            # Our shutdown ended a retry wait at its deadline: that batch is dropped.
+            signal = self._retrying.pop(record.thread, "telemetry")
+            stats.add_failed(signal, self._errors.pop(signal, None))
+            return False
+        if msg.startswith("Failed to export") and "due to timeout" in msg:
+            signal = _SIGNAL_OF_KIND.get(str(args[0]), str(args[0])) if args else "telemetry"
+            self._retrying.pop(record.thread, None)
+            stats.add_failed(signal, self._errors.pop(signal, None))
+            return False
+        if msg.startswith("Exporter already shutdown, ignoring batch"):
+            stats.add_failed("telemetry", None)  # an export after an aborted shutdown
+            return False
+        return not msg.startswith("OTLP client already shutdown")
+
+    @classmethod
+    def attach(cls, stats: ExportStats) -> None:
+        """Report to ``stats`` from now on (the filters are put in place on first use)."""
+        _EXPORT_LOG_SUMMARY.stats = stats
+        for name in cls.LOGGERS:
+            logger = logging.getLogger(name)
+            if _EXPORT_LOG_SUMMARY not in logger.filters:
+                logger.filters.insert(0, _EXPORT_LOG_SUMMARY)
+
+    @classmethod
+    def detach(cls, stats: ExportStats) -> None:
+        """Stop summarising for ``stats`` (a later ``init()`` may have attached another already)."""
+        if _EXPORT_LOG_SUMMARY.stats is stats:
+            _EXPORT_LOG_SUMMARY.stats = None
+
+
+_EXPORT_LOG_SUMMARY: Final = ExportLogSummary()
 
 
 class ConsoleSpanExporter(SpanExporter):
