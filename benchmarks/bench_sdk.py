@@ -19,9 +19,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from genai_observe import _semconv as sc
-from genai_observe._config import CaptureMode
-from genai_observe._content import ContentPolicy
+from genai_observe._core import semconv as sc
+from genai_observe._core.content import ContentPolicy
+from genai_observe._core.modes import CaptureMode
 from genai_observe.instrumentation.openai import OpenAIInstrumentor
 
 from .bench_openai import LONG_MESSAGES, MESSAGES, _handler

@@ -18,11 +18,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import genai_observe
-from genai_observe import _semconv as sc
-from genai_observe._config import CaptureMode, Profile
-from genai_observe._content import ContentPolicy
-from genai_observe._export import DELTA_TEMPORALITY
-from genai_observe._recorder import Recorder
+from genai_observe._core import semconv as sc
+from genai_observe._core.content import ContentPolicy
+from genai_observe._core.modes import CaptureMode, Profile
+from genai_observe._core.recorder import Recorder
+from genai_observe._pipeline.exporters import DELTA_TEMPORALITY
 from tests.rig.fixtures import otlp_receiver
 from tests.rig.fixtures_anthropic import anthropic_server, anthropic_server_session
 from tests.rig.fixtures_bedrock import aws_env, bedrock_server, bedrock_server_session

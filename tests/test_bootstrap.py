@@ -17,8 +17,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 import genai_observe
-from genai_observe import _resource
-from genai_observe import _semconv as sc
+from genai_observe._core import semconv as sc
+from genai_observe._pipeline import resource as _resource
 from tests.rig.otlp_receiver import OTLPReceiver
 
 TOKEN = "dt0c01.ABCDEFGHIJKLMNOPQRSTUVWX.SECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETXX"
@@ -414,7 +414,7 @@ def test_queue_drops_are_counted_and_summarised(
 def test_metric_points_dropped_on_a_full_queue_are_counted_and_reported(
     otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from genai_observe._recorder import METRICS
+    from genai_observe._core.recorder import METRICS
 
     caplog.set_level(logging.WARNING)
     handle = start(otlp_receiver, logs=False)
@@ -615,7 +615,7 @@ def test_resource_hash_is_computed_once_and_matches_the_sdks(monkeypatch: pytest
     """The encoders group every span by resource: ours hashes once, equal to an SDK Resource."""
     from opentelemetry.sdk import resources
 
-    from genai_observe._config import load_settings
+    from genai_observe._pipeline.settings import load_settings
 
     resource = _resource.build_resource(load_settings(service_name="svc"), enrichment={"team": "ai"})
     plain = resources.Resource(resource.attributes, resource.schema_url)
@@ -632,7 +632,7 @@ def test_resource_hash_is_computed_once_and_matches_the_sdks(monkeypatch: pytest
 _FORK_WHILE_BUILDING_SCRIPT = """
 import gc, os, signal, sys
 import genai_observe
-from genai_observe._export import _Deferred
+from genai_observe._pipeline.exporters import _Deferred
 
 genai_observe.init(endpoint=sys.argv[1], service_name="fork-lock", instrumentations=[])
 deferred = [o for o in gc.get_objects() if isinstance(o, _Deferred)]
@@ -699,7 +699,7 @@ def test_app_init_applies_its_settings_to_the_automatic_setup_in_place(
 ) -> None:
     """The zero-code bootstrap's console setup, then the app's init(endpoint=...): same handle and
     providers (they are the global ones), the app's endpoint, resource and content settings."""
-    from genai_observe._bootstrap import init_automatic
+    from genai_observe._pipeline.bootstrap import init_automatic
 
     auto = init_automatic()
     # handed out before the app's init() (the global provider in a real app; tests share one process)
@@ -731,7 +731,7 @@ def test_app_init_applies_its_settings_to_the_automatic_setup_in_place(
 
 
 def test_an_automatic_setup_gives_way_to_an_app_that_disables(otlp_receiver: OTLPReceiver) -> None:
-    from genai_observe._bootstrap import init_automatic
+    from genai_observe._pipeline.bootstrap import init_automatic
 
     auto = init_automatic(endpoint=otlp_receiver.url)
     handle = genai_observe.init(disabled=True)

@@ -9,7 +9,7 @@ import pytest
 
 import genai_observe
 from genai_observe import CaptureMode, ConfigurationError, Profile
-from genai_observe._config import load_settings
+from genai_observe._pipeline.settings import load_settings
 
 TOKEN = "dt0c01.ABCDEFGHIJKLMNOPQRSTUVWX.SECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETXX"
 
@@ -324,7 +324,7 @@ def test_bad_argument_raises_one_clear_error(kwargs: dict[str, Any], setting: st
     message = str(info.value)
     assert setting in message and accepted in message
     assert TOKEN not in message
-    assert genai_observe._bootstrap.current() is None  # nothing half-initialised
+    assert genai_observe._pipeline.bootstrap.current() is None  # nothing half-initialised
 
 
 @pytest.mark.parametrize(("env", "setting", "accepted"), BAD_ENVIRONMENT)
@@ -338,7 +338,7 @@ def test_bad_environment_raises_one_clear_error(
     message = str(info.value)
     assert setting in message and accepted in message
     assert TOKEN not in message
-    assert genai_observe._bootstrap.current() is None
+    assert genai_observe._pipeline.bootstrap.current() is None
 
 
 def test_error_names_the_bad_value() -> None:

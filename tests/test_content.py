@@ -7,7 +7,7 @@ import string
 
 import pytest
 
-from genai_observe._content import _CREDENTIALS, REDACTED, ContentPolicy, mask_credentials
+from genai_observe._core.content import _CREDENTIALS, REDACTED, ContentPolicy, mask_credentials
 
 SECRETS = [
     "sk-proj-" + "A1b2C3d4" * 4,

@@ -33,8 +33,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import genai_observe
-from genai_observe import _semconv as sc
-from genai_observe._export import DELTA_TEMPORALITY
+from genai_observe._core import semconv as sc
+from genai_observe._pipeline.exporters import DELTA_TEMPORALITY
 from tests.conftest import Telemetry
 from tests.reliability._providers import (
     ANTHROPIC_MODEL,
@@ -359,7 +359,7 @@ def test_worker_mid_record_is_waited_for(telemetry: Telemetry, openai_server: Op
     collection: the collection waits for it instead of reading around it."""
     import threading
 
-    from genai_observe import _recorder
+    from genai_observe._core import recorder as _recorder
 
     taken = threading.Event()
     release = threading.Event()

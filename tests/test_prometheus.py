@@ -22,10 +22,10 @@ import pytest
 pytest.importorskip("prometheus_client")
 
 import genai_observe
-from genai_observe import _prometheus
-from genai_observe import _semconv as sc
-from genai_observe._config import load_settings
-from genai_observe._prometheus import Counts, DeltaConverter, Series
+from genai_observe._core import semconv as sc
+from genai_observe._pipeline import prometheus as _prometheus
+from genai_observe._pipeline.prometheus import Counts, DeltaConverter, Series
+from genai_observe._pipeline.settings import load_settings
 from tests.rig.otlp_receiver import DataPointView, MetricView, OTLPReceiver
 from tests.rig.prometheus_server import (
     KONG_AI_LATENCY_BUCKETS,
@@ -458,7 +458,7 @@ def test_targets_from_the_environment_and_configuration_errors(monkeypatch: pyte
     monkeypatch.setattr(importlib.util, "find_spec", without_prometheus_client)
     with pytest.raises(genai_observe.ConfigurationError, match=r"genai-observe\[prometheus\]"):
         genai_observe.init(prometheus_targets="http://kong:8100/metrics")
-    assert genai_observe._bootstrap.current() is None  # nothing was set up
+    assert genai_observe._pipeline.bootstrap.current() is None  # nothing was set up
 
 
 def test_targets_without_an_otlp_metrics_pipeline_are_not_scraped(

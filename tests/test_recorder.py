@@ -9,10 +9,10 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from genai_observe import CaptureMode, Profile
-from genai_observe import _semconv as sc
-from genai_observe._calls import finish_with, run_sync
-from genai_observe._content import ContentPolicy
-from genai_observe._record import Choice, LLMCall, Message, ToolCall, Usage
+from genai_observe._core import semconv as sc
+from genai_observe._core.content import ContentPolicy
+from genai_observe._core.record import Choice, LLMCall, Message, ToolCall, Usage
+from genai_observe.instrumentation._kit.calls import finish_with, run_sync
 from tests.conftest import Telemetry
 
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -379,7 +379,7 @@ def test_metrics_worker_records_on_the_caller_when_no_thread_can_start(
     submitted then is recorded at once on the submitting thread, never raised or left queued."""
     import threading
 
-    from genai_observe._recorder import MetricsWorker
+    from genai_observe._core.recorder import MetricsWorker
 
     def refuse(self: threading.Thread) -> None:
         raise RuntimeError("can't create new thread at interpreter shutdown")

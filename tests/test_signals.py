@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from genai_observe import _semconv as sc
+from genai_observe._core import semconv as sc
 from tests.examples.test_container_example import _HTTP, _free_port, _stop, _wait_ready
 from tests.rig.openai_server import OpenAIMockServer
 from tests.rig.otlp_receiver import OTLPReceiver
@@ -247,7 +247,7 @@ signal.signal(signal.SIGTERM, signal.SIG_DFL)
 genai_observe.shutdown()
 import _signal
 assert _signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the real default, back
-import genai_observe._signals as ours
+import genai_observe._pipeline.signals as ours
 assert signal.signal is ours._original_signal and signal.getsignal is ours._original_getsignal
 print("ok")
 """

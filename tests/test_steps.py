@@ -11,8 +11,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from genai_observe import CaptureMode, Profile
-from genai_observe._content import ContentPolicy
-from genai_observe._steps import StepRecorder
+from genai_observe._core.content import ContentPolicy
+from genai_observe._core.steps import StepRecorder
 from tests.conftest import Telemetry
 
 SECRET = "sk-proj-abcdefghijklmnopqrstuvwxyz0123"

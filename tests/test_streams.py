@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from opentelemetry.trace import StatusCode
 
-from genai_observe import _semconv as sc
-from genai_observe._calls import run_async, run_sync
-from genai_observe._record import Choice, LLMCall, Usage
-from genai_observe._recorder import Invocation
-from genai_observe._streams import AsyncStreamProxy, SyncStreamProxy
+from genai_observe._core import semconv as sc
+from genai_observe._core.record import Choice, LLMCall, Usage
+from genai_observe._core.recorder import Invocation
+from genai_observe._core.streams import AsyncStreamProxy, SyncStreamProxy
+from genai_observe.instrumentation._kit.calls import run_async, run_sync
 from tests.conftest import Telemetry
 
 

@@ -13,18 +13,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._config import CaptureMode, Profile
+from ._core.modes import CaptureMode, Profile
 from ._errors import ConfigurationError, GenAIObserveError
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._bootstrap import Handle, init, shutdown
     from ._manual import LLMCallContext, llm_call
+    from ._pipeline.bootstrap import Handle, init, shutdown
 
 _LAZY = {
-    "Handle": "._bootstrap",
-    "init": "._bootstrap",
-    "shutdown": "._bootstrap",
+    "Handle": "._pipeline.bootstrap",
+    "init": "._pipeline.bootstrap",
+    "shutdown": "._pipeline.bootstrap",
     "LLMCallContext": "._manual",
     "llm_call": "._manual",
 }

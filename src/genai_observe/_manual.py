@@ -8,13 +8,14 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from . import _bootstrap
-from . import _semconv as sc
-from ._config import CaptureMode, Profile, capture_from_env, profile_from_env
-from ._content import ContentPolicy
+from ._core import semconv as sc
+from ._core.content import ContentPolicy
+from ._core.modes import CaptureMode, Profile
+from ._core.record import Choice, LLMCall, Message, ToolCall, Usage
+from ._core.recorder import Invocation, Recorder, report_internal_error
 from ._errors import ConfigurationError
-from ._record import Choice, LLMCall, Message, ToolCall, Usage
-from ._recorder import Invocation, Recorder, report_internal_error
+from ._pipeline import bootstrap as _bootstrap
+from ._pipeline.settings import capture_from_env, profile_from_env
 
 _log = logging.getLogger("genai_observe")
 _lock = threading.Lock()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from genai_observe import _semconv as sc
+from genai_observe._core import semconv as sc
 from tests.rig.openai_server import OpenAIMockServer, default_content
 from tests.rig.otlp_receiver import OTLPReceiver
 from tests.rig.prometheus_server import PrometheusServer, kong_exposition

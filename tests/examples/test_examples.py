@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from genai_observe import _semconv as sc
+from genai_observe._core import semconv as sc
 from tests.rig.openai_server import DEFAULT_USAGE, OpenAIMockServer
 from tests.rig.otlp_receiver import OTLPReceiver, SpanView
 

@@ -23,8 +23,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import genai_observe
 from genai_observe import CaptureMode, Profile
-from genai_observe import _semconv as sc
-from genai_observe._record import LLMCall
+from genai_observe._core import semconv as sc
+from genai_observe._core.record import LLMCall
 from genai_observe.instrumentation.anthropic import AnthropicInstrumentor
 from genai_observe.instrumentation.anthropic import _adapter as ad
 from tests.conftest import Telemetry, attrs

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import pytest
 
-from genai_observe.instrumentation._base import GenAIInstrumentor
+from genai_observe.instrumentation._kit.base import GenAIInstrumentor
 
 
 def test_patch_importing_another_hooked_module_does_not_deadlock(
@@ -59,9 +59,9 @@ def test_first_metric_point_during_interpreter_exit_does_not_hang(tmp_path: Path
     script.write_text(
         textwrap.dedent("""
         import genai_observe
-        from genai_observe._record import LLMCall
-        from genai_observe._recorder import Recorder
-        from genai_observe._streams import SyncStreamProxy
+        from genai_observe._core.record import LLMCall
+        from genai_observe._core.recorder import Recorder
+        from genai_observe._core.streams import SyncStreamProxy
 
         genai_observe.init(endpoint="http://127.0.0.1:9", metrics=False, traces=False, logs=False)
         invocation = Recorder().start(LLMCall(request_model="m", stream=True))

@@ -23,7 +23,7 @@ from opentelemetry.trace import StatusCode
 
 import genai_observe
 from genai_observe import CaptureMode, Profile
-from genai_observe import _semconv as sc
+from genai_observe._core import semconv as sc
 from genai_observe.instrumentation.bedrock import BedrockInstrumentor
 from genai_observe.instrumentation.bedrock import _adapter as ad
 from tests.conftest import Telemetry, attrs

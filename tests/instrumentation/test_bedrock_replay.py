@@ -20,7 +20,7 @@ from urllib.parse import unquote
 import pytest
 import yaml
 
-from genai_observe import _semconv as sc
+from genai_observe._core import semconv as sc
 from genai_observe.instrumentation.bedrock import BedrockInstrumentor
 from tests.conftest import Telemetry
 from tests.rig import fixtures_bedrock

@@ -28,7 +28,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-from genai_observe import _semconv as sc
+from genai_observe._core import semconv as sc
 from genai_observe.instrumentation.langchain import LangChainInstrumentor
 from genai_observe.instrumentation.langchain import _adapter as ad
 from genai_observe.instrumentation.openai import OpenAIInstrumentor
@@ -259,7 +259,7 @@ def test_content_off_exports_no_text(telemetry: Telemetry, instrument: Any) -> N
 
 
 def test_content_is_masked_and_capped(telemetry: Telemetry, instrument: Any) -> None:
-    from genai_observe._content import ContentPolicy
+    from genai_observe._core.content import ContentPolicy
 
     instrument(content=ContentPolicy(max_length=20))
     simple_chain(reply("short")).invoke({"q": f"key {SECRET} and a long tail of words"})

@@ -21,7 +21,7 @@ from langchain_core.runnables import RunnableLambda
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 
-from genai_observe import _semconv as sc
+from genai_observe._core import semconv as sc
 from genai_observe.instrumentation.langchain import LangChainInstrumentor
 from genai_observe.instrumentation.openai import OpenAIInstrumentor
 from tests.conftest import Telemetry

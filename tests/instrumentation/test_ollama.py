@@ -25,9 +25,9 @@ from opentelemetry.trace import StatusCode
 
 import genai_observe
 from genai_observe import CaptureMode, Profile
-from genai_observe import _semconv as sc
-from genai_observe._content import ContentPolicy
-from genai_observe._record import LLMCall
+from genai_observe._core import semconv as sc
+from genai_observe._core.content import ContentPolicy
+from genai_observe._core.record import LLMCall
 from genai_observe.instrumentation.ollama import OllamaInstrumentor
 from genai_observe.instrumentation.ollama import _adapter as ad
 from tests.conftest import Telemetry, attrs

@@ -19,7 +19,7 @@ from opentelemetry.trace import StatusCode
 
 import genai_observe
 from genai_observe import CaptureMode, Profile
-from genai_observe import _semconv as sc
+from genai_observe._core import semconv as sc
 from genai_observe.instrumentation.openai import OpenAIInstrumentor
 from genai_observe.instrumentation.openai import _adapter as ad
 from tests.conftest import Telemetry, attrs
@@ -518,7 +518,7 @@ def test_stream_chunks_with_null_choice_index() -> None:
     """Seen in recorded traffic: a choice whose index is null must count as choice 0."""
     from types import SimpleNamespace as NS
 
-    from genai_observe._record import LLMCall
+    from genai_observe._core.record import LLMCall
 
     for acc in (ad.ChatStream(True), ad.CompletionStream(True)):
         for text in ("a", "b"):
@@ -538,8 +538,8 @@ def test_stream_chunks_with_null_choice_index() -> None:
 
 def test_nested_instrumented_calls_make_one_span(telemetry: Telemetry, instrument: Any) -> None:
     """openai 1.x `beta...parse` calls `create`: one LLM call, one span, tokens counted once."""
-    from genai_observe._calls import run_sync
-    from genai_observe._record import LLMCall
+    from genai_observe._core.record import LLMCall
+    from genai_observe.instrumentation._kit.calls import run_sync
 
     recorder = OpenAIInstrumentor().recorder
     inner = lambda: run_sync(recorder, LLMCall, lambda: "inner", (), {}, lambda inv, r: (inv.finish(), r)[1])  # noqa: E731
@@ -1001,7 +1001,7 @@ def test_completion_stream_reads_azure_filters_from_their_own_chunk() -> None:
     """Azure may open a stream with a chunk that carries only prompt_filter_results."""
     from types import SimpleNamespace as NS
 
-    from genai_observe._record import LLMCall
+    from genai_observe._core.record import LLMCall
 
     prompt_filters = [{"prompt_index": 0, "content_filter_results": {"hate": {"filtered": False}}}]
     verdict = {"hate": {"filtered": False, "severity": "safe"}}

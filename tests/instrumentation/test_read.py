@@ -9,8 +9,8 @@ import openai
 import pydantic
 from openai.types.chat import ChatCompletion
 
-from genai_observe.instrumentation import _read
-from genai_observe.instrumentation._read import extra, get, given, items, safe_content
+from genai_observe.instrumentation._kit import read as _read
+from genai_observe.instrumentation._kit.read import extra, get, given, items, safe_content
 
 
 class _Frozen(Mapping[str, Any]):

@@ -18,7 +18,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind
 
-from genai_observe import _semconv as sc
+from genai_observe._core import semconv as sc
 from genai_observe.instrumentation.anthropic import AnthropicInstrumentor
 from genai_observe.instrumentation.bedrock import BedrockInstrumentor
 from genai_observe.instrumentation.langchain import LangChainInstrumentor

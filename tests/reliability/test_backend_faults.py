@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 import genai_observe
-from genai_observe import _export, _recorder
+from genai_observe._core import recorder as _recorder
+from genai_observe._pipeline import exporters as _export
 from tests.rig.otlp_receiver import OTLPReceiver
 
 EXPORT_TIMEOUT = 2.0

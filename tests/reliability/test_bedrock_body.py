@@ -23,7 +23,7 @@ import botocore.response
 import pytest
 from opentelemetry.trace import StatusCode
 
-from genai_observe import _semconv as sc
+from genai_observe._core import semconv as sc
 from genai_observe.instrumentation.bedrock import _adapter as bedrock_ad
 from tests.conftest import Telemetry
 from tests.rig.bedrock_server import BedrockMockServer, Reply

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import genai_observe
-from genai_observe import _semconv as sc
+from genai_observe._core import semconv as sc
 from tests.conftest import Telemetry
 from tests.rig.bedrock_server import Reply as BedrockReply
 from tests.rig.bedrock_server import Usage as BedrockUsage

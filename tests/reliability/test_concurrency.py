@@ -19,7 +19,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 
-from genai_observe import _semconv as sc
+from genai_observe._core import semconv as sc
 from tests.conftest import Telemetry
 from tests.rig.bedrock_server import BedrockMockServer
 

@@ -71,7 +71,7 @@ def test_control_or_non_latin1_characters_in_a_header_are_refused_by_name(
         genai_observe.init(endpoint="https://abc.live.dynatrace.com", **kwargs)
     assert named in str(info.value)
     assert "SECRETPART" not in str(info.value)
-    assert genai_observe._bootstrap.current() is None
+    assert genai_observe._pipeline.bootstrap.current() is None
 
 
 def test_exporter_and_processor_log_lines_never_carry_the_token(caplog: pytest.LogCaptureFixture) -> None:
@@ -83,7 +83,7 @@ def test_exporter_and_processor_log_lines_never_carry_the_token(caplog: pytest.L
         headers={"x-api-key": "my-own-collector-key"},
         shutdown_timeout=0.5,
     )
-    from genai_observe._logmask import LOGGERS
+    from genai_observe._pipeline.logmask import LOGGERS
 
     for name in LOGGERS:
         logger = logging.getLogger(name)
@@ -131,7 +131,7 @@ def test_settings_that_would_fail_later_are_refused_up_front(
         genai_observe.init(**kwargs)
     assert named in str(info.value) and accepted in str(info.value)
     assert "SECRETPART" not in str(info.value)
-    assert genai_observe._bootstrap.current() is None
+    assert genai_observe._pipeline.bootstrap.current() is None
 
 
 def test_the_documented_maxima_are_accepted_and_shutdown_returns(
@@ -156,7 +156,7 @@ def test_the_documented_maxima_are_accepted_and_shutdown_returns(
 
 def test_surrounding_whitespace_of_an_endpoint_argument_is_dropped() -> None:
     """Like a token read from a file: whitespace around a URL is never meant; inside it is refused."""
-    from genai_observe._config import load_settings
+    from genai_observe._pipeline.settings import load_settings
 
     s = load_settings(
         endpoint=" https://abc.live.dynatrace.com\n", traces_endpoint="https://t:4318/v1/traces "

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from genai_observe import _json
-from genai_observe import _semconv as sc
+from genai_observe._core import safe_json as _json
+from genai_observe._core import semconv as sc
 from tests.conftest import Telemetry
 from tests.rig.bedrock_server import Reply as BedrockReply
 from tests.rig.openai_server import ToolCall

@@ -36,9 +36,10 @@ from benchmarks._harness import OTLPSink
 from botocore.awsrequest import AWSResponse
 
 import genai_observe
-from genai_observe import _manual, _recorder
-from genai_observe._recorder import Invocation
-from genai_observe._streams import AsyncStreamProxy, SyncStreamProxy
+from genai_observe import _manual
+from genai_observe._core import recorder as _recorder
+from genai_observe._core.recorder import Invocation
+from genai_observe._core.streams import AsyncStreamProxy, SyncStreamProxy
 from genai_observe.instrumentation.anthropic import _adapter as anthropic_ad
 from genai_observe.instrumentation.bedrock import _adapter as bedrock_ad
 from genai_observe.instrumentation.langchain import LangChainInstrumentor

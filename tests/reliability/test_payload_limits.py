@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import genai_observe
-from genai_observe._content import ContentPolicy
-from genai_observe._record import Message
+from genai_observe._core.content import ContentPolicy
+from genai_observe._core.record import Message
 from tests.rig.otlp_receiver import OTLPReceiver
 
 DYNATRACE_TRACE_LIMIT = 8 * 1024 * 1024

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from opentelemetry.trace import StatusCode
 
-from genai_observe import _recorder
-from genai_observe import _semconv as sc
+from genai_observe._core import recorder as _recorder
+from genai_observe._core import semconv as sc
 from genai_observe.instrumentation import ollama as ollama_instrumentation
 from genai_observe.instrumentation import openai as openai_instrumentation
 from genai_observe.instrumentation.anthropic import _adapter as anthropic_ad

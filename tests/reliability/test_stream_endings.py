@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from opentelemetry.trace import StatusCode
 
-from genai_observe import _semconv as sc
+from genai_observe._core import semconv as sc
 from tests.conftest import Telemetry
 from tests.rig.bedrock_server import Reply as BedrockReply
 

@@ -25,12 +25,12 @@ from typing import Any, ClassVar
 import wrapt
 from opentelemetry import trace
 
-from ..._calls import run_async, run_sync
-from ..._record import LLMCall
-from ..._recorder import Invocation, Recorder, report_internal_error
-from ..._streams import END_CLOSED, AsyncStreamProxy, SeeThrough, SyncStreamProxy
-from .._base import GenAIInstrumentor
-from .._raw import raw_response
+from ..._core.record import LLMCall
+from ..._core.recorder import Invocation, Recorder, report_internal_error
+from ..._core.streams import END_CLOSED, AsyncStreamProxy, SeeThrough, SyncStreamProxy
+from .._kit.base import GenAIInstrumentor
+from .._kit.calls import run_async, run_sync
+from .._kit.raw import raw_response
 from . import _adapter as ad
 
 __all__ = ["AnthropicInstrumentor"]

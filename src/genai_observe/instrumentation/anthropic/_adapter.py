@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ... import _semconv as sc
-from ..._record import Choice, LLMCall, Message, ToolCall, Usage, token_count
-from .._read import get, safe_content
+from ..._core import semconv as sc
+from ..._core.record import Choice, LLMCall, Message, ToolCall, Usage, token_count
+from .._kit.read import get, safe_content
 
 # Blocks of a response that are tool calls: the client's own tools and the ones Anthropic runs
 # itself (web search, code execution, ...), which arrive as ``server_tool_use``.

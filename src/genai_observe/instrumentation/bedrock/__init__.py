@@ -12,11 +12,11 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, ClassVar
 
-from ..._calls import run_sync
-from ..._record import LLMCall
-from ..._recorder import Invocation, Recorder, report_internal_error
-from ..._streams import SyncStreamProxy
-from .._base import GenAIInstrumentor
+from ..._core.record import LLMCall
+from ..._core.recorder import Invocation, Recorder, report_internal_error
+from ..._core.streams import SyncStreamProxy
+from .._kit.base import GenAIInstrumentor
+from .._kit.calls import run_sync
 from . import _adapter as ad
 from ._body import observe_body
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from ... import _json
-from ... import _semconv as sc
-from ..._record import Choice, LLMCall, Message, ToolCall, Usage, token_count
-from ..._recorder import report_internal_error
+from ..._core import safe_json as _json
+from ..._core import semconv as sc
+from ..._core.record import Choice, LLMCall, Message, ToolCall, Usage, token_count
+from ..._core.recorder import report_internal_error
 
 AWS_BEDROCK_MODEL_ID: Final = sc.AWS_BEDROCK_MODEL_ID
 AWS_REQUEST_ID: Final = sc.AWS_REQUEST_ID

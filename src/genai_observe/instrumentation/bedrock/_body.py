@@ -21,10 +21,10 @@ import types
 from collections.abc import Callable
 from typing import Any, Final
 
-from ... import _semconv as sc
-from ..._record import LLMCall
-from ..._recorder import Invocation, report_internal_error
-from ..._streams import END_ABANDONED, END_CANCELLED, END_CLOSED, END_EXHAUSTED, _ProxyBase
+from ..._core import semconv as sc
+from ..._core.record import LLMCall
+from ..._core.recorder import Invocation, report_internal_error
+from ..._core.streams import END_ABANDONED, END_CANCELLED, END_CLOSED, END_EXHAUSTED, _ProxyBase
 from . import _adapter as ad
 
 __all__ = ["observe_body"]

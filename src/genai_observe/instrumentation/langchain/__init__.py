@@ -13,8 +13,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, ClassVar, Final
 
-from ..._recorder import report_internal_error
-from .._base import GenAIInstrumentor
+from ..._core.recorder import report_internal_error
+from .._kit.base import GenAIInstrumentor
 from . import _context
 
 # Modules whose ``set_config_context`` (looked up as a module global when a step runs) is wrapped

@@ -11,9 +11,9 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from ... import _json
-from ... import _semconv as sc
-from ..._record import Choice, LLMCall, Message, ToolCall, Usage
+from ..._core import safe_json as _json
+from ..._core import semconv as sc
+from ..._core.record import Choice, LLMCall, Message, ToolCall, Usage
 
 # LangChain message ``type`` -> role.
 _ROLES: Final[dict[str, str]] = {
@@ -118,7 +118,7 @@ def is_instrumented(instrumentation: str | None) -> bool:
     """
     if instrumentation is None:
         return False
-    from ..._instrumentors import REGISTRY
+    from .._kit.registry import REGISTRY
 
     entry = REGISTRY.get(instrumentation)
     if entry is None:

@@ -27,10 +27,10 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import context as otel_context
 
-from ... import _semconv as sc
-from ..._recorder import Invocation, Recorder, report_internal_error
-from ..._steps import Step, StepRecorder
-from ..._streams import END_CANCELLED
+from ..._core import semconv as sc
+from ..._core.recorder import Invocation, Recorder, report_internal_error
+from ..._core.steps import Step, StepRecorder
+from ..._core.streams import END_CANCELLED
 from . import _adapter as ad
 from ._context import MODEL_SCOPE, callbacks_parent
 

@@ -17,10 +17,10 @@ from contextvars import ContextVar
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from ... import _semconv as sc
-from ..._calls import finish_with, run_async, run_sync
-from ..._record import LLMCall, Message, Usage
-from ..._recorder import Recorder, report_internal_error
+from ..._core import semconv as sc
+from ..._core.record import LLMCall, Message, Usage
+from ..._core.recorder import Recorder, report_internal_error
+from .._kit.calls import finish_with, run_async, run_sync
 
 MODULE: Final = "langchain_nvidia_ai_endpoints.embeddings"
 CLASS: Final = "NVIDIAEmbeddings"

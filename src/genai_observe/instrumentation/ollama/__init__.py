@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, ClassVar
 
-from ..._calls import run_async, run_sync
-from ..._record import LLMCall
-from ..._recorder import Invocation, Recorder
-from ..._streams import AsyncStreamProxy, SyncStreamProxy
-from .._base import GenAIInstrumentor
+from ..._core.record import LLMCall
+from ..._core.recorder import Invocation, Recorder
+from ..._core.streams import AsyncStreamProxy, SyncStreamProxy
+from .._kit.base import GenAIInstrumentor
+from .._kit.calls import run_async, run_sync
 from . import _adapter as ad
 
 RequestReader = Callable[[ad.Server, Mapping[str, Any]], LLMCall]

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from ... import _semconv as sc
-from ..._record import Choice, LLMCall, Message, ToolCall, Usage
-from .._read import get
+from ..._core import semconv as sc
+from ..._core.record import Choice, LLMCall, Message, ToolCall, Usage
+from .._kit.read import get
 
 # Ollama's own server timings, reported in nanoseconds and recorded in seconds (double).
 OLLAMA_RESPONSE_TOTAL_DURATION: Final = sc.OLLAMA_RESPONSE_TOTAL_DURATION

@@ -12,14 +12,14 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, ClassVar
 
-from ..._calls import run_async, run_sync
-from ..._config import parse_bool
-from ..._record import LLMCall
-from ..._recorder import Invocation, Recorder, report_internal_error
-from ..._streams import END_CLOSED, AsyncStreamProxy, SyncStreamProxy
-from .._base import GenAIInstrumentor
-from .._raw import raw_response
-from .._read import given
+from ..._core.record import LLMCall
+from ..._core.recorder import Invocation, Recorder, report_internal_error
+from ..._core.streams import END_CLOSED, AsyncStreamProxy, SyncStreamProxy
+from ..._pipeline.settings import parse_bool
+from .._kit.base import GenAIInstrumentor
+from .._kit.calls import run_async, run_sync
+from .._kit.raw import raw_response
+from .._kit.read import given
 from . import _adapter as ad
 
 ENV_STREAM_USAGE = "GENAI_OBSERVE_OPENAI_STREAM_USAGE"

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from ... import _semconv as sc
-from ..._record import Choice, LLMCall, Message, ToolCall, Usage
-from .._read import extra, get, items, safe_content
+from ..._core import semconv as sc
+from ..._core.record import Choice, LLMCall, Message, ToolCall, Usage
+from .._kit.read import extra, get, items, safe_content
 
 ENV_NIM_HOSTS = "GENAI_OBSERVE_NIM_HOSTS"
 _NIM_HOSTS = frozenset({"integrate.api.nvidia.com", "ai.api.nvidia.com"})

@@ -7,6 +7,7 @@ OpenTelemetry GenAI semantic conventions v1.41.0).
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 # --- OpenTelemetry GenAI semantic conventions v1.41.0 ---------------------------------
@@ -200,6 +201,23 @@ EVENT_INFERENCE_DETAILS: Final = "gen_ai.client.inference.operation.details"
 
 # --- Span status for abandoned streams --------------------------------------------------
 STREAM_END_REASON: Final = "genai_observe.stream.end"  # exhausted|closed|abandoned|cancelled|error
+# --- Exceptions and resource (OpenTelemetry general conventions) -----------------------------
+EXCEPTION_EVENT: Final = "exception"
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
+EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
+EXCEPTION_ESCAPED: Final = "exception.escaped"
+SERVICE_NAME: Final = "service.name"
+SERVICE_VERSION: Final = "service.version"
+DEPLOYMENT_ENVIRONMENT_NAME: Final = "deployment.environment.name"
+
+# Keys of the flattened (dynatrace profile) content attributes: gen_ai.prompt.N.*,
+# gen_ai.completion.N.* (but not their finish reasons and filter verdicts, which are metadata) and
+# llm.request.functions.*; the log event carries the v1.41.0 JSON form instead.
+FLAT_CONTENT_KEY: Final = re.compile(
+    r"^(?:gen_ai\.(?:prompt|completion)\.\d+\.(?!finish_reason$|content_filter_results$)|llm\.request\.functions\.)"
+)
+
 # The Azure deployment a request was routed to (no convention names it); docs/openai.md.
 AZURE_DEPLOYMENT: Final = "genai_observe.azure.deployment"
 

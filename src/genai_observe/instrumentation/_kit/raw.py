@@ -12,9 +12,9 @@ from typing import Any
 
 import wrapt
 
-from .._record import LLMCall
-from .._recorder import Invocation
-from .._streams import END_ABANDONED, END_CLOSED, SeeThrough
+from ..._core.record import LLMCall
+from ..._core.recorder import Invocation
+from ..._core.streams import END_ABANDONED, END_CLOSED, SeeThrough
 
 ResponseReader = Callable[[LLMCall, Any], None]
 

@@ -14,8 +14,8 @@ import shutil
 import sys
 from collections.abc import Sequence
 
-from . import _autoinstrument
-from ._config import (
+from .._core import semconv as sc
+from .._pipeline.settings import (
     ENV_CAPTURE,
     ENV_COMPRESSION,
     ENV_DISABLED,
@@ -36,13 +36,15 @@ from ._config import (
     ENV_SIGNAL_ON,
     ENV_TIMEOUT,
 )
-from ._version import __version__
+from .._version import __version__
+from ..instrumentation._kit.registry import KNOWN_INSTRUMENTATIONS
+from . import _autoinstrument
 
 # option -> environment variable it sets
 _OPTIONS: tuple[tuple[str, str, str], ...] = (
-    ("--service-name", ENV_SERVICE_NAME, "service.name of the telemetry"),
-    ("--service-version", ENV_SERVICE_VERSION, "service.version"),
-    ("--deployment-environment", ENV_ENVIRONMENT, "deployment.environment.name"),
+    ("--service-name", ENV_SERVICE_NAME, f"{sc.SERVICE_NAME} of the telemetry"),
+    ("--service-version", ENV_SERVICE_VERSION, sc.SERVICE_VERSION),
+    ("--deployment-environment", ENV_ENVIRONMENT, sc.DEPLOYMENT_ENVIRONMENT_NAME),
     ("--endpoint", ENV_GENAI_ENDPOINT, "Dynatrace tenant/ActiveGate/OneAgent or collector URL"),
     (
         "--api-token",
@@ -54,7 +56,7 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
     (
         "--instrumentations",
         ENV_INSTRUMENTATIONS,
-        "comma-separated: openai,anthropic,bedrock,ollama,langchain",
+        f"comma-separated: {','.join(KNOWN_INSTRUMENTATIONS)}",
     ),
     ("--disabled-instrumentations", ENV_DISABLED_INSTRUMENTATIONS, "comma-separated names to leave alone"),
     ("--resource-attributes", ENV_RESOURCE_ATTRIBUTES, "extra resource attributes, k1=v1,k2=v2"),

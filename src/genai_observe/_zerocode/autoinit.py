@@ -17,15 +17,15 @@ def run() -> None:
         return
     _done = True
     try:
-        from ._bootstrap import init_automatic
-        from ._errors import ConfigurationError
+        from .._errors import ConfigurationError
+        from .._pipeline.bootstrap import init_automatic
 
         try:
             init_automatic()  # the app's own init(), if it calls one, applies its settings to this
         except ConfigurationError as exc:
             _say(f"{exc}; the application runs uninstrumented")
     except Exception as exc:  # never stop the application from starting
-        from ._content import mask_credentials
+        from .._core.content import mask_credentials
 
         _say(
             f"genai_observe: bootstrap failed ({type(exc).__name__}: {mask_credentials(str(exc))[:300]}); "

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
-from . import _semconv as sc
+from . import semconv as sc
 
 
 @dataclass(slots=True)

@@ -54,8 +54,8 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from . import _semconv as sc
-from ._config import Settings
+from .._core import semconv as sc
+from .settings import Settings
 
 if TYPE_CHECKING:
     import requests
@@ -563,7 +563,7 @@ class ExportLogSummary(logging.Filter):
         args = record.args if isinstance(record.args, tuple) else ()
         if msg.startswith("Transient error"):
             if len(args) >= 2:
-                from ._content import mask_credentials
+                from .._core.content import mask_credentials
 
                 signal = _SIGNAL_OF_KIND.get(str(args[1]), str(args[1]))
                 self._errors[signal] = mask_credentials(str(args[0]))[:300]

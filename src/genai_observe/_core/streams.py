@@ -22,8 +22,8 @@ from typing import Any
 
 import wrapt
 
-from ._record import LLMCall
-from ._recorder import Invocation, report_internal_error
+from .record import LLMCall
+from .recorder import Invocation, report_internal_error
 
 ChunkHandler = Callable[[Any], None]
 Filler = Callable[[LLMCall], None]

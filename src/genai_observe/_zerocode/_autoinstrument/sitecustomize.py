@@ -13,7 +13,7 @@ import sys
 
 def _bootstrap() -> None:
     try:
-        from genai_observe._autoinit import run
+        from genai_observe._zerocode.autoinit import run
     except Exception as exc:  # e.g. genai_observe not importable in this interpreter
         sys.stderr.write(
             f"genai_observe: cannot bootstrap ({type(exc).__name__}: {exc}); running uninstrumented\n"

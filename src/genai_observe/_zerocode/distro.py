@@ -28,9 +28,9 @@ class GenAIObserveDistro(BaseDistro):  # type: ignore[misc]
 
 class GenAIObserveConfigurator(_BaseConfigurator):
     def _configure(self, **kwargs: Any) -> None:
-        from ._autoinit import _say
-        from ._bootstrap import init_automatic
-        from ._errors import ConfigurationError
+        from .._errors import ConfigurationError
+        from .._pipeline.bootstrap import init_automatic
+        from .autoinit import _say
 
         try:
             init_automatic(instrumentations=[])

@@ -69,8 +69,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from . import _semconv as sc
-from ._version import __version__
+from .._core import semconv as sc
+from .._version import __version__
 
 _log = logging.getLogger("genai_observe")
 

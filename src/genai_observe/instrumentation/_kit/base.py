@@ -18,9 +18,9 @@ import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
-from .._config import _capture_mode, _resolve_profile, capture_from_env, profile_from_env
-from .._content import ContentPolicy
-from .._recorder import Recorder, report_internal_error
+from ..._core.content import ContentPolicy
+from ..._core.recorder import Recorder, report_internal_error
+from ..._pipeline.settings import _capture_mode, _resolve_profile, capture_from_env, profile_from_env
 
 
 class _SeeThroughMethod:

@@ -24,12 +24,17 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from . import _config, _export, _instrumentors, _logmask, _signals
-from ._config import CaptureMode, Profile, Settings, load_settings
-from ._content import ContentPolicy
-from ._recorder import METRICS
-from ._resource import build_resource
-from ._switch import SwitchableLogRecordProcessor, SwitchableSpanProcessor
+from .._core.content import ContentPolicy
+from .._core.modes import CaptureMode, Profile
+from .._core.recorder import METRICS
+from ..instrumentation._kit import registry as _instrumentors
+from . import exporters as _export
+from . import logmask as _logmask
+from . import settings as _config
+from . import signals as _signals
+from .resource import build_resource
+from .settings import Settings, load_settings
+from .switch import SwitchableLogRecordProcessor, SwitchableSpanProcessor
 
 _log = logging.getLogger("genai_observe")
 
@@ -508,7 +513,7 @@ def _start_scraper(settings: Settings, readers: list[Any], resource: Any) -> Any
     """The Prometheus scraper feeding ``readers``, when targets are set (else None)."""
     if not settings.prometheus_targets:
         return None
-    from . import _prometheus  # imports prometheus-client: only when targets are set
+    from . import prometheus as _prometheus  # imports prometheus-client: only when targets are set
 
     interval = settings.metric_export_interval_ms
     return _prometheus.start(settings.prometheus_targets, interval, readers, resource)

@@ -26,11 +26,11 @@ from opentelemetry._logs import Logger, LoggerProvider, get_logger_provider
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation, get_meter_provider
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
-from . import _semconv as sc
-from ._config import CaptureMode, Profile
-from ._content import TRUNCATED_MARK, ContentPolicy, mask_cut
-from ._record import LLMCall, ToolCall, Usage
-from ._version import __version__
+from .._core.modes import CaptureMode, Profile
+from .._version import __version__
+from . import semconv as sc
+from .content import TRUNCATED_MARK, ContentPolicy, mask_cut
+from .record import LLMCall, ToolCall, Usage
 
 _log = logging.getLogger("genai_observe")
 
@@ -732,14 +732,9 @@ class Invocation:
                 report_internal_error("recorder.event", err)
 
 
-_FLAT_CONTENT = re.compile(
-    r"^(?:gen_ai\.(?:prompt|completion)\.\d+\.(?!finish_reason$|content_filter_results$)|llm\.request\.functions\.)"
-)
-
-
 def _is_flat_content(key: str) -> bool:
     """Keys of the flattened (dynatrace profile) content attributes; the event carries JSON instead."""
-    return _FLAT_CONTENT.match(key) is not None
+    return sc.FLAT_CONTENT_KEY.match(key) is not None
 
 
 def error_type_of(exc: BaseException) -> str:
@@ -781,12 +776,12 @@ def record_error(span: Span, exc: BaseException, *, content: bool) -> None:
     qualname = cls.__qualname__
     full_name = f"{module}.{qualname}" if module and module != "builtins" else qualname  # as the SDK
     message = _message(exc) if content else error_summary(exc)
-    attributes: dict[str, Any] = {"exception.type": full_name}
+    attributes: dict[str, Any] = {sc.EXCEPTION_TYPE: full_name}
     if message:
-        attributes["exception.message"] = message
-    attributes["exception.stacktrace"] = _stacktrace(exc, content)
-    attributes["exception.escaped"] = "False"
-    span.add_event("exception", attributes)
+        attributes[sc.EXCEPTION_MESSAGE] = message
+    attributes[sc.EXCEPTION_STACKTRACE] = _stacktrace(exc, content)
+    attributes[sc.EXCEPTION_ESCAPED] = "False"
+    span.add_event(sc.EXCEPTION_EVENT, attributes)
     name = cls.__name__
     span.set_status(Status(StatusCode.ERROR, f"{name}: {message}" if message else name))
 

@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from . import _json
-from ._record import Choice, Message, ToolCall
+from . import safe_json as _json
+from .record import Choice, Message, ToolCall
 
 REDACTED: Final = "[REDACTED]"
 TRUNCATED_MARK: Final = "…[truncated]"

@@ -13,14 +13,12 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from ._errors import ConfigurationError
-
-# Names of the instrumentations this package ships (see _instrumentors.py).
-KNOWN_INSTRUMENTATIONS: Final[tuple[str, ...]] = ("openai", "anthropic", "bedrock", "ollama", "langchain")
+from .._core.modes import CaptureMode, Profile
+from .._errors import ConfigurationError
+from ..instrumentation._kit.registry import KNOWN_INSTRUMENTATIONS
 
 SIGNALS: Final[tuple[str, ...]] = ("traces", "metrics", "logs")
 
@@ -100,34 +98,6 @@ _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ONEAGENT_PORT: Final = 14499
 _OTLP_PATH: Final = "/api/v2/otlp"
 _SIGNAL_SUFFIX: Final = re.compile(r"/v1/(traces|metrics|logs)/?$")
-
-
-class Profile(str, Enum):
-    """Which semantic conventions the spans carry."""
-
-    DYNATRACE = "dynatrace"  # Dynatrace's documented attributes plus v1.41.0 non-content ones.
-    LATEST = "latest"  # OpenTelemetry GenAI v1.41.0 only.
-
-
-class CaptureMode(str, Enum):
-    """Where prompt and completion content goes (names match util-genai's)."""
-
-    NO_CONTENT = "NO_CONTENT"
-    SPAN_ONLY = "SPAN_ONLY"
-    EVENT_ONLY = "EVENT_ONLY"
-    SPAN_AND_EVENT = "SPAN_AND_EVENT"
-
-    @property
-    def on_span(self) -> bool:
-        return self in (CaptureMode.SPAN_ONLY, CaptureMode.SPAN_AND_EVENT)
-
-    @property
-    def on_event(self) -> bool:
-        return self in (CaptureMode.EVENT_ONLY, CaptureMode.SPAN_AND_EVENT)
-
-    @property
-    def any(self) -> bool:
-        return self is not CaptureMode.NO_CONTENT
 
 
 class Secret:

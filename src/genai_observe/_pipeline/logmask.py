@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterable
 from typing import Final
 
-from ._content import mask_credentials
+from .._core.content import mask_credentials
 
 LOGGERS: Final[tuple[str, ...]] = (
     "genai_observe",

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._record import LLMCall
-from ._recorder import Invocation, Recorder, report_internal_error
-from ._streams import AsyncStreamProxy, ChunkHandler, SyncStreamProxy
+from ..._core.record import LLMCall
+from ..._core.recorder import Invocation, Recorder, report_internal_error
+from ..._core.streams import AsyncStreamProxy, ChunkHandler, SyncStreamProxy
 
 Build = Callable[[], LLMCall]
 # Given the invocation and the provider's result, return what the caller gets: the result itself

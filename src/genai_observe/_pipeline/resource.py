@@ -8,8 +8,9 @@ from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 
-from ._config import Settings
-from ._recorder import report_internal_error
+from .._core import semconv as sc
+from .._core.recorder import report_internal_error
+from .settings import Settings
 
 # A OneAgent-monitored process can open this (virtual) file; its content is the path of a file
 # holding the process's Dynatrace attributes. Outside OneAgent it does not exist.
@@ -92,11 +93,11 @@ def build_resource(settings: Settings, enrichment: Mapping[str, Any] | None = No
     attributes: dict[str, Any] = dict(enrichment if enrichment is not None else dynatrace_enrichment())
     attributes.update(settings.resource_attributes)
     if settings.service_name:
-        attributes["service.name"] = settings.service_name
+        attributes[sc.SERVICE_NAME] = settings.service_name
     if settings.service_version:
-        attributes["service.version"] = settings.service_version
+        attributes[sc.SERVICE_VERSION] = settings.service_version
     if settings.deployment_environment:
-        attributes["deployment.environment.name"] = settings.deployment_environment
+        attributes[sc.DEPLOYMENT_ENVIRONMENT_NAME] = settings.deployment_environment
     # Resource.create adds telemetry.sdk.* and the OTEL_RESOURCE_ATTRIBUTES/OTEL_SERVICE_NAME
     # detectors; the attributes given here win over the detectors.
     created = Resource.create(attributes)

@@ -23,10 +23,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
-from . import _semconv as sc
-from ._config import Profile
-from ._content import TRUNCATED_MARK, dumps
-from ._recorder import (
+from .._core.modes import Profile
+from . import semconv as sc
+from .content import TRUNCATED_MARK, dumps
+from .recorder import (
     Recorder,
     error_type_of,
     instrumentation_suppressed,

@@ -1,0 +1,2 @@
+"""The export pipeline: settings, init()/shutdown(), providers, OTLP exporters, resource,
+signal handling and the Prometheus scraper."""
