@@ -77,7 +77,7 @@ class Telemetry:
     def metrics(self) -> dict[str, list[Any]]:
         """Metric name -> data points, from one collection (DELTA: since the last collection)."""
         # No drain of our worker here: a collection must include every returned call by itself
-        # (tests/test_metric_flush.py), and every test reading metrics relies on that.
+        # (tests/core/test_metric_flush.py), and every test reading metrics relies on that.
         data = self.metric_reader.get_metrics_data()
         out: dict[str, list[Any]] = {}
         if data is None:

@@ -54,7 +54,7 @@ from tests.reliability._providers import (
 from tests.rig.bedrock_server import Reply as BedrockReply
 from tests.rig.openai_server import OpenAIMockServer
 from tests.rig.otlp_receiver import OTLPReceiver
-from tests.test_cli import BIN, WRAPPER, _env, _run
+from tests.zerocode.test_cli import BIN, WRAPPER, _env, _run
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 CALLS = 3  # calls per case, each read on its own right after it returned
@@ -388,7 +388,7 @@ def test_init_pipeline_force_flush_exports_the_call(
     openai_server: OpenAIMockServer, otlp_receiver: OTLPReceiver
 ) -> None:
     """After init(): the SDK MeterProvider's own force_flush() right after a call exports it (in a
-    fresh process that is the global one: tests/test_metric_flush.py's zero-code cases)."""
+    fresh process that is the global one: tests/core/test_metric_flush.py's zero-code cases)."""
     handle = genai_observe.init(endpoint=otlp_receiver.url, metric_export_interval_ms=3_600_000)
     assert handle.enabled
     _openai(openai_server)

@@ -362,7 +362,7 @@ def test_a_forked_child_does_not_scrape_and_the_parent_keeps_counting(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")},
     )
     try:
         deadline = time.monotonic() + 30
@@ -422,7 +422,7 @@ def test_processes_started_from_the_scraper_leave_its_targets_alone(
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")},
         check=False,
     )
     assert done.returncode == 0, done.stderr

@@ -26,7 +26,7 @@ from genai_observe._core import semconv as sc
 from tests.examples.test_container_example import _HTTP, _free_port, _stop, _wait_ready
 from tests.rig.openai_server import OpenAIMockServer
 from tests.rig.otlp_receiver import OTLPReceiver
-from tests.test_cli import WRAPPER, _env
+from tests.zerocode.test_cli import WRAPPER, _env
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -101,7 +101,7 @@ else:
         return {"answer": ask()}
 """
 
-_SRC = str(Path(__file__).resolve().parents[1] / "src")
+_SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 # Exit statuses seen under GENAI_OBSERVE_DISABLED=true, per scenario (computed once).
 _UNINSTRUMENTED: dict[tuple[str, ...], int] = {}

@@ -516,7 +516,7 @@ def _run_script(script: str, receiver: OTLPReceiver) -> str:
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")},
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -780,7 +780,7 @@ def test_shutdown_runs_once_per_provider_and_silently(otlp_receiver: OTLPReceive
     for _ in range(4):
         done = subprocess.run(
             [sys.executable, "-c", _SHUTDOWN_ZERO_SCRIPT, otlp_receiver.url],
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")},
             capture_output=True,
             text=True,
             timeout=60,
@@ -816,7 +816,7 @@ def test_exit_with_an_unreachable_backend_is_bounded_and_says_so_once(
         url = otlp_receiver.url
     done = subprocess.run(
         [sys.executable, "-c", _UNREACHABLE_SCRIPT, url, "2"],
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")},
         capture_output=True,
         text=True,
         timeout=60,
