@@ -155,6 +155,18 @@ class Step:
         context = trace.set_span_in_context(self.span, base)
         return context if self.agent is None else with_agent(self.agent, context)
 
+    def set_input(self, inputs: Any) -> None:
+        """The step's input when it is known only after the span started; content capture only."""
+        if self._ended or inputs is None or not self.steps.recorder.capture.on_span:
+            return
+        try:
+            a: dict[str, Any] = {}
+            self.steps._content(self.kind, inputs, a, output=False)
+            if a:
+                self.span.set_attributes(a)
+        except Exception as exc:
+            report_internal_error("steps.set_input", exc)
+
     def set_attributes(self, attributes: dict[str, Any]) -> None:
         """Attributes learnt while the step runs (names from ``_semconv``; no content)."""
         if self._ended:
