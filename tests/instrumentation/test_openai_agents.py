@@ -224,12 +224,14 @@ def check_customer_service_tree(telemetry: Telemetry, *, workflow: str = "Agent 
     # Tokens counted once: three calls, three points.
     points = telemetry.metrics()
     assert sum(p.count for p in points[sc.METRIC_OPERATION_DURATION]) == 3
-    sums = {"input": 0, "output": 0}
+    sums: dict[str, int] = {}
     for p in points[sc.METRIC_TOKEN_USAGE]:
-        sums[p.attributes[sc.GEN_AI_TOKEN_TYPE]] += int(p.sum)
+        kind = p.attributes[sc.GEN_AI_TOKEN_TYPE]
+        sums[kind] = sums.get(kind, 0) + int(p.sum)
     assert sums == {
         "input": 3 * DEFAULT_USAGE["prompt_tokens"],
         "output": 3 * DEFAULT_USAGE["completion_tokens"],
+        "cache_read": 3 * DEFAULT_USAGE["cached_tokens"],
     }
 
 
