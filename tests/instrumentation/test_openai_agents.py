@@ -597,3 +597,50 @@ def test_no_state_left_behind(
     with pytest.raises(InternalServerError):
         Runner.run_sync(customer_service(), "bags?")
     assert instrumentor.processor.tracked() == 0
+
+
+def test_runs_in_threads_keep_their_own_trees(
+    instrument: Any, openai_server: OpenAIMockServer, telemetry: Telemetry
+) -> None:
+    """run_sync in several threads at once (a thread-pool web server): each run its own trace,
+    each model call under its own agent."""
+    import threading
+
+    names = [f"Agent {n}" for n in range(4)]
+    for name in names:
+        openai_server.script(
+            when=_for(name), tool_calls=[ToolCall(name="lookup", arguments={"question": name})]
+        )
+        openai_server.script(when=_for(name), content=f"done {name}", delay=0.02)
+    errors: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            agent = Agent(name=name, instructions=name, model=MODEL, tools=[lookup])
+            # A client per thread: run_sync gives each thread an event loop of its own.
+            result = Runner.run_sync(
+                agent, "go", run_config=RunConfig(model_provider=_provider(openai_server))
+            )
+            assert result.final_output == f"done {name}"
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors
+    spans = telemetry.spans()
+    assert len(named(spans, "Agent workflow.workflow")) == 4
+    for name in names:
+        agent = one(spans, f"{name}.agent")
+        assert sorted(s.name for s in children(spans, agent)) == [LLM, LLM, "lookup.tool"]
+        assert {a(s)[sc.GEN_AI_AGENT_NAME] for s in named(children(spans, agent), LLM)} == {name}
+        assert len({s.context.trace_id for s in [agent, *children(spans, agent)]}) == 1
+
+
+def _provider(server: OpenAIMockServer) -> Any:
+    from agents.models.openai_provider import OpenAIProvider
+
+    return OpenAIProvider(openai_client=server.async_client())
