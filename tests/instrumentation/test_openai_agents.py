@@ -644,3 +644,23 @@ def _provider(server: OpenAIMockServer) -> Any:
     from agents.models.openai_provider import OpenAIProvider
 
     return OpenAIProvider(openai_client=server.async_client())
+
+
+def test_bounded_state_evicts_without_harm(
+    instrument: Any, client: Any, openai_server: OpenAIMockServer, telemetry: Telemetry
+) -> None:
+    """With room for only two live SDK spans, the oldest are ended early and forgotten: the run
+    and its result are untouched, every span still ends once, nothing stays tracked."""
+    processor = instrument().processor
+    processor.max_nodes = 2
+    try:
+        script_customer_service(openai_server)
+        before = otel_context.get_current()
+        result = Runner.run_sync(customer_service(), "bags?")
+        assert result.final_output == "One bag of 23 kg, and wifi is free."
+        assert otel_context.get_current() is before
+        assert processor.tracked() == 0
+        names = [s.name for s in telemetry.spans()]
+        assert names.count(LLM) == 3 and len(names) == len({s.context.span_id for s in telemetry.spans()})
+    finally:
+        processor.max_nodes = 10_000
