@@ -664,3 +664,32 @@ def test_bounded_state_evicts_without_harm(
         assert names.count(LLM) == 3 and len(names) == len({s.context.span_id for s in telemetry.spans()})
     finally:
         processor.max_nodes = 10_000
+
+
+def test_chat_completions_model(
+    instrument: Any, client: Any, openai_server: OpenAIMockServer, telemetry: Telemetry
+) -> None:
+    """Agents on the Chat Completions API (the SDK's generation spans instead of response spans):
+    the same tree, the tool call ids from the generation's output."""
+    instrument(profile="latest")
+    agents.set_default_openai_api("chat_completions")
+    try:
+        script_customer_service(openai_server)
+        result = Runner.run_sync(customer_service(), "bags?")
+    finally:
+        agents.set_default_openai_api("responses")
+    assert result.final_output == "One bag of 23 kg, and wifi is free."
+    assert {r.endpoint for r in openai_server.requests} == {"chat.completions"}
+    spans = telemetry.spans()
+    faq = one(spans, "invoke_agent FAQ Agent")
+    assert sorted(s.name for s in children(spans, faq)) == [
+        LLM,
+        LLM,
+        "execute_tool lookup",
+        "execute_tool lookup",
+    ]
+    assert {a(t)[sc.GEN_AI_TOOL_CALL_ID] for t in named(spans, "execute_tool lookup")} == {
+        "call_bags",
+        "call_wifi",
+    }
+    assert {a(s)[sc.GEN_AI_AGENT_NAME] for s in named(spans, LLM)} == {"Triage Agent", "FAQ Agent"}
