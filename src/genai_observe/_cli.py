@@ -54,7 +54,7 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
     (
         "--instrumentations",
         ENV_INSTRUMENTATIONS,
-        "comma-separated: openai,anthropic,bedrock,ollama,langchain",
+        "comma-separated: openai,anthropic,bedrock,ollama,langchain,openai_agents",
     ),
     ("--disabled-instrumentations", ENV_DISABLED_INSTRUMENTATIONS, "comma-separated names to leave alone"),
     ("--resource-attributes", ENV_RESOURCE_ATTRIBUTES, "extra resource attributes, k1=v1,k2=v2"),

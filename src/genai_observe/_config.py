@@ -20,7 +20,14 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from ._errors import ConfigurationError
 
 # Names of the instrumentations this package ships (see _instrumentors.py).
-KNOWN_INSTRUMENTATIONS: Final[tuple[str, ...]] = ("openai", "anthropic", "bedrock", "ollama", "langchain")
+KNOWN_INSTRUMENTATIONS: Final[tuple[str, ...]] = (
+    "openai",
+    "anthropic",
+    "bedrock",
+    "ollama",
+    "langchain",
+    "openai_agents",
+)
 
 SIGNALS: Final[tuple[str, ...]] = ("traces", "metrics", "logs")
 

@@ -15,6 +15,7 @@ REGISTRY: Final[dict[str, tuple[str, str]]] = {
     "anthropic": ("genai_observe.instrumentation.anthropic", "AnthropicInstrumentor"),
     "ollama": ("genai_observe.instrumentation.ollama", "OllamaInstrumentor"),
     "langchain": ("genai_observe.instrumentation.langchain", "LangChainInstrumentor"),
+    "openai_agents": ("genai_observe.instrumentation.openai_agents", "OpenAIAgentsInstrumentor"),
 }
 
 
