@@ -183,3 +183,76 @@ def test_broken_content_never_raises(telemetry: Telemetry) -> None:
     step = steps(telemetry).start_step("task", "t", workflow_name=None, parent=None, inputs=Evil())
     assert step is None  # recording failed: no span, and nothing raised
     assert not trace.get_current_span().get_span_context().is_valid
+
+
+def test_agent_step_names_the_agent_of_llm_calls_under_it(telemetry: Telemetry) -> None:
+    """An agent step's context makes Recorder.start put the agent's name (and conversation) on the
+    LLM span; the call's own conversation id wins; outside any agent nothing is added."""
+    from genai_observe._core.record import LLMCall
+
+    rec = steps(telemetry)
+    agent = rec.start_step("agent", "planner", workflow_name="wf", parent=None, conversation_id="thread-1")
+    assert agent is not None
+    tool = rec.start_step("tool", "search", workflow_name="wf", parent=agent.context())
+    assert tool is not None
+    recorder = rec.recorder
+    calls = [
+        (LLMCall(operation="chat", provider="openai", request_model="m1"), agent.context()),
+        (LLMCall(operation="chat", provider="openai", request_model="m2"), tool.context(agent.context())),
+        (LLMCall(operation="chat", provider="openai", request_model="m3"), None),
+    ]
+    calls[1][0].request_attributes["gen_ai.conversation.id"] = "own"
+    for call, parent in calls:
+        token = otel_context.attach(parent) if parent is not None else None
+        try:
+            invocation = recorder.start(call)
+            assert invocation is not None
+            invocation.finish()
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+    tool.end()
+    agent.end()
+    spans = {s.name: dict(s.attributes or {}) for s in telemetry.spans()}
+    assert spans["planner.agent"]["gen_ai.agent.name"] == "planner"  # dynatrace profile too
+    assert spans["planner.agent"]["gen_ai.conversation.id"] == "thread-1"
+    assert (spans["chat m1"]["gen_ai.agent.name"], spans["chat m1"]["gen_ai.conversation.id"]) == (
+        "planner",
+        "thread-1",
+    )
+    assert (spans["chat m2"]["gen_ai.agent.name"], spans["chat m2"]["gen_ai.conversation.id"]) == (
+        "planner",
+        "own",
+    )
+    assert "gen_ai.agent.name" not in spans["chat m3"]
+    assert "gen_ai.agent.name" not in spans["search.tool"]
+
+
+def test_failure_reported_as_data_events_and_late_input(telemetry: Telemetry) -> None:
+    rec = steps(telemetry, profile=Profile.LATEST)
+    step = rec.start_step("tool", "lookup", workflow_name=None, parent=None)
+    assert step is not None
+    step.set_input({"q": "bags"})
+    step.add_event("gen_ai.agent.handoff", {"gen_ai.handoff.to_agent": "FAQ"})
+    step.set_attributes({"gen_ai.handoff.to_agent": "FAQ"})
+    step.end(error_type="Error running tool", error_message=f"key {SECRET} rejected")
+    step.add_event("late", {})  # after the end: ignored, never raises
+    s = telemetry.span()
+    a = dict(s.attributes or {})
+    assert json.loads(str(a["gen_ai.tool.call.arguments"])) == {"q": "bags"}
+    assert a["error.type"] == "Error running tool" and a["gen_ai.handoff.to_agent"] == "FAQ"
+    assert s.status.status_code is StatusCode.ERROR
+    assert SECRET not in (s.status.description or "") and "key" in (s.status.description or "")
+    assert [e.name for e in s.events] == ["gen_ai.agent.handoff"]
+
+
+def test_failure_reported_as_data_keeps_its_text_only_with_content_on_spans(telemetry: Telemetry) -> None:
+    """A framework's error message is content like an exception's text: without content on spans
+    the status says only the error type."""
+    rec = steps(telemetry, capture=CaptureMode.NO_CONTENT)
+    step = rec.start_step("tool", "lookup", workflow_name=None, parent=None)
+    assert step is not None
+    step.end(error_type="Error running tool", error_message="the prompt said: fly me to Lisbon")
+    s = telemetry.span()
+    assert s.status.status_code is StatusCode.ERROR
+    assert s.status.description == "Error running tool"

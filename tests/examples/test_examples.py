@@ -4,13 +4,17 @@ receiver."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from genai_observe._core import semconv as sc
-from tests.rig.openai_server import DEFAULT_USAGE, OpenAIMockServer
+from tests.rig.openai_server import DEFAULT_USAGE, OpenAIMockServer, RecordedRequest, ToolCall
 from tests.rig.otlp_receiver import OTLPReceiver, SpanView
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -125,3 +129,69 @@ def test_demo_prints_console_lines() -> None:
     assert "stream  ok" in err
     assert "genai-observe: embeddings text-embedding-3-small [openai]" in err
     assert "genai-observe: chat missing-model [openai]" in err and "error=NotFoundError" in err
+
+
+def test_openai_agents_app(openai_server: OpenAIMockServer, otlp_receiver: OTLPReceiver) -> None:
+    """The customer-service app: three runs of one conversation (FAQ, seat change, a guardrail that
+    trips), the model's replies scripted per agent (the guardrail runs beside the triage agent)."""
+    pytest.importorskip("agents")
+
+    def agent(marker: str, text: str | None = None) -> Any:
+        def accepts(request: RecordedRequest) -> bool:
+            body = request.body if isinstance(request.body, dict) else {}
+            if marker not in str(body.get("instructions")):
+                return False
+            return text is None or text in json.dumps(body.get("input"))
+
+        return accepts
+
+    triage, faq, seat = agent("triage agent"), agent("FAQ agent"), agent("seat booking agent")
+    openai_server.script(when=triage, tool_calls=[ToolCall(name="transfer_to_faq_agent")])
+    openai_server.script(when=faq, tool_calls=[ToolCall(name="faq_lookup", arguments={"question": "bag"})])
+    openai_server.script(when=faq, content="One bag under 50 pounds.")
+    openai_server.script(when=triage, tool_calls=[ToolCall(name="transfer_to_seat_booking_agent")])
+    openai_server.script(
+        when=seat,
+        tool_calls=[
+            ToolCall(name="update_seat", arguments={"confirmation_number": "ABC123", "new_seat": "14C"})
+        ],
+    )
+    openai_server.script(when=seat, content="You are now in 14C.")
+    openai_server.script(
+        when=agent("relevance guardrail", "strawberries"),
+        content=json.dumps({"reasoning": "not about air travel", "is_relevant": False}),
+    )
+    done = run_example(
+        "openai_agents_app.py",
+        OPENAI_BASE_URL=openai_server.base_url,
+        OPENAI_API_KEY="test",
+        GENAI_OBSERVE_OPENAI_AGENTS_REPLACE_SDK_PROCESSORS="true",  # nothing for api.openai.com
+        DT_ENDPOINT=otlp_receiver.url,
+    )
+    assert "FAQ Agent: One bag under 50 pounds." in done.stdout
+    assert "Seat Booking Agent: You are now in 14C." in done.stdout
+    assert "Sorry, I can only help" in done.stdout
+    assert not openai_server.pending(), openai_server.pending()
+    spans = otlp_receiver.spans()
+    by_id = {s.span_id: s for s in spans}
+    workflows = [s for s in spans if s.name == "Customer service.workflow"]
+    assert len(workflows) == 3 and len({s.trace_id for s in workflows}) == 3
+    agents = [s for s in spans if s.attributes.get(sc.TRACELOOP_SPAN_KIND) == "agent"]
+    conversations = {s.attributes[sc.GEN_AI_CONVERSATION_ID] for s in agents}
+    assert len(conversations) == 1 and next(iter(conversations)).startswith("conv_")
+    llm = [s for s in spans if s.name == "chat gpt-4o-mini"]
+    for call in llm:  # each model call once, under the agent that made it, naming it
+        parent = by_id[call.parent_span_id]
+        assert parent.attributes[sc.TRACELOOP_SPAN_KIND] == "agent"
+        assert call.attributes[sc.GEN_AI_AGENT_NAME] == parent.attributes[sc.GEN_AI_AGENT_NAME]
+        assert call.attributes[sc.GEN_AI_CONVERSATION_ID] in conversations
+    assert {s.name for s in spans if s.attributes.get(sc.TRACELOOP_SPAN_KIND) == "tool"} == {
+        "faq_lookup.tool",
+        "update_seat.tool",
+    }
+    stopped = [s for s in agents if s.status_code == 2]
+    assert [s.name for s in stopped] == ["Triage Agent.agent"]
+    assert stopped[0].attributes[sc.ERROR_TYPE] == "InputGuardrailTripwireTriggered"
+    assert list(stopped[0].attributes[sc.GUARDRAIL_TRIPWIRES]) == ["relevance"]
+    durations = otlp_receiver.metrics(sc.METRIC_OPERATION_DURATION)
+    assert sum(p.count or 0 for m in durations for p in m.data_points) == len(llm)

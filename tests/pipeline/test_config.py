@@ -201,7 +201,7 @@ def test_semconv_opt_in_selects_latest(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_instrumentation_selection(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings(instrumentations=["openai", "Bedrock"]).instrumentations == {"openai", "bedrock"}
     monkeypatch.setenv("GENAI_OBSERVE_DISABLED_INSTRUMENTATIONS", "langchain,ollama")
-    assert load_settings().instrumentations == {"openai", "anthropic", "bedrock"}
+    assert load_settings().instrumentations == {"openai", "anthropic", "bedrock", "openai_agents"}
 
 
 def test_signals_switch_off(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -374,10 +374,16 @@ class MockServerBase(Generic[ReplyT, RecordT]):
             else:
                 self._connections.discard(conn)
 
-    def _take_reply(self, endpoint: str | None) -> ReplyT | None:
+    def _accepts(self, reply: ReplyT, record: RecordT) -> bool:
+        """Whether ``reply`` may answer ``record`` beyond its endpoint (subclasses: request contents)."""
+        return True
+
+    def _take_reply(self, endpoint: str | None, record: RecordT | None = None) -> ReplyT | None:
         with self._lock:
             for position, reply in enumerate(self._queue):
                 if not reply.matches(endpoint):
+                    continue
+                if record is not None and not self._accepts(reply, record):
                     continue
                 if reply.times is not None:
                     reply.times -= 1
@@ -401,7 +407,7 @@ class MockServerBase(Generic[ReplyT, RecordT]):
         record = self._record(handler)
         wire = self._wire_class(handler, record, self._stop)
         try:
-            reply = self._take_reply(record.endpoint) if self._scripted(record.endpoint) else None
+            reply = self._take_reply(record.endpoint, record) if self._scripted(record.endpoint) else None
             record.reply = reply
             self._answer(wire, record, reply or self._reply_class())
         except Exception as exc:  # a bug in the rig: surface it to the client and to the test

@@ -41,7 +41,7 @@ import math
 import re
 import struct
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import parse_qsl, urlsplit
@@ -219,6 +219,9 @@ class Reply:
         ``"responses"``); ``None`` matches any request.
         ``times``: how many requests consume it (``None`` = every request until
         :meth:`OpenAIMockServer.reset`).
+        ``when``: a predicate on the :class:`RecordedRequest`; only requests it accepts
+        consume the reply (concurrent requests, e.g. agents running in parallel, then get
+        their own answers whatever order they arrive in).
 
     Content (success answers)
         ``content``: assistant text (``str``), or one text per choice
@@ -273,6 +276,7 @@ class Reply:
 
     endpoint: str | None = None
     times: int | None = 1
+    when: Callable[[RecordedRequest], bool] | None = None
 
     content: str | Sequence[str] | None = None
     refusal: str | None = None
@@ -1165,6 +1169,9 @@ class OpenAIMockServer(MockServerBase[Reply, RecordedRequest]):
 
     def _scripted(self, endpoint: str | None) -> bool:
         return endpoint != "models"
+
+    def _accepts(self, reply: Reply, record: RecordedRequest) -> bool:
+        return reply.when is None or bool(reply.when(record))
 
     def _send_rig_error(self, wire: _Wire, exc: BaseException) -> None:
         wire.send_json(500, {"error": {"message": f"mock server error: {exc!r}", "type": "mock_error"}}, {})

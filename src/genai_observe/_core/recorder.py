@@ -29,6 +29,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvid
 from .._core.modes import CaptureMode, Profile
 from .._version import __version__
 from . import semconv as sc
+from .agent_context import attribute_call
 from .content import TRUNCATED_MARK, ContentPolicy, mask_cut
 from .record import LLMCall, ToolCall, Usage
 
@@ -310,6 +311,8 @@ class Recorder:
         if instrumentation_suppressed():
             return None
         try:
+            # The framework agent the call runs for (an agent step's context): gen_ai.agent.name.
+            attribute_call(call.request_attributes, parent)
             name = f"{call.operation} {call.request_model}" if call.request_model else call.operation
             span = self.tracer.start_span(
                 name, context=parent, kind=SpanKind.CLIENT, attributes=self._start_attributes(call)

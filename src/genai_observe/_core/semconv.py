@@ -244,3 +244,18 @@ STEP_KINDS: Final[frozenset[str]] = frozenset(
 # them so); this one attribute is added to every point and names where it came from.
 PROMETHEUS_TARGET: Final = "genai_observe.prometheus.target"  # scheme://host:port/path only
 PROMETHEUS_SCOPE: Final = "genai_observe.prometheus"  # the instrumentation scope of those metrics
+
+# --- Agent frameworks: handoffs and guardrails (OpenAI Agents SDK; instrumentation/openai_agents)
+# No convention names them yet: the handoff attributes are the ones OpenLLMetry writes, the
+# guardrail ones ours. Events on the agent span; the attributes also on the span itself.
+EVENT_AGENT_HANDOFF: Final = "gen_ai.agent.handoff"
+EVENT_AGENT_GUARDRAIL: Final = "gen_ai.agent.guardrail"
+GEN_AI_HANDOFF_FROM_AGENT: Final = "gen_ai.handoff.from_agent"
+GEN_AI_HANDOFF_TO_AGENT: Final = "gen_ai.handoff.to_agent"
+GUARDRAIL_NAME: Final = "genai_observe.guardrail.name"
+GUARDRAIL_DIRECTION: Final = "genai_observe.guardrail.direction"  # input | output
+GUARDRAIL_TRIGGERED: Final = "genai_observe.guardrail.triggered"  # the tripwire fired (bool)
+# On the agent span: the guardrails whose tripwire fired (string array).
+GUARDRAIL_TRIPWIRES: Final = "genai_observe.guardrail.tripwires"
+GUARDRAIL_INPUT: Final = "input"
+GUARDRAIL_OUTPUT: Final = "output"

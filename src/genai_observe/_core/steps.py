@@ -7,10 +7,15 @@ Framework modules (LangChain, ...) know their run tree but never build spans; th
 Naming follows the recorder's profile:
 
 - ``dynatrace``: span ``"{name}.{kind}"`` with ``traceloop.span.kind``, ``traceloop.workflow.name``,
-  ``traceloop.entity.name`` and, with content capture on spans, ``traceloop.entity.input`` /
+  ``traceloop.entity.name`` (agents also ``gen_ai.agent.name``, which Dynatrace's agent filter
+  reads) and, with content capture on spans, ``traceloop.entity.input`` /
   ``traceloop.entity.output`` (JSON through the recorder's ContentPolicy).
 - ``latest``: agents ``"invoke_agent {name}"``, tools ``"execute_tool {name}"`` with the v1.41.0
   attributes; every other step is a plain span named ``name``.
+
+An agent step's :meth:`Step.context` also names the agent for LLM calls made under it
+(``_agent_context``): ``Recorder.start`` puts ``gen_ai.agent.name`` (and the conversation id) on
+their spans.
 
 Steps record no metrics. Like the recorder, nothing here raises into the caller.
 """
@@ -21,11 +26,12 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from .._core.modes import Profile
 from . import semconv as sc
-from .content import TRUNCATED_MARK, dumps
+from .agent_context import AgentScope, with_agent
+from .content import TRUNCATED_MARK, dumps, mask_cut
 from .recorder import (
     Recorder,
     error_type_of,
@@ -53,11 +59,13 @@ class StepRecorder:
         parent: otel_context.Context | None,
         inputs: Any = None,
         tool_call_id: str | None = None,
+        conversation_id: str | None = None,
     ) -> Step | None:
         """Start a ``kind`` step (one of ``_semconv.STEP_KINDS``); None when suppressed or on failure.
 
         ``parent``: the context to start under (the parent run's span); None: the current context.
         ``inputs``: exported only with content capture on spans, masked and capped.
+        ``conversation_id``: agents only; on the agent span and the LLM spans under it.
         """
         if instrumentation_suppressed():
             return None
@@ -65,12 +73,16 @@ class StepRecorder:
             if kind not in sc.STEP_KINDS:
                 kind = sc.SPAN_KIND_TASK
             attributes = self._attributes(kind, name, workflow_name, tool_call_id)
+            scope = None
+            if kind == sc.SPAN_KIND_AGENT:
+                scope = AgentScope(name, conversation_id)
+                attributes.update(scope.attributes())
             if inputs is not None and self.recorder.capture.on_span:
                 self._content(kind, inputs, attributes, output=False)
             span = self.recorder.tracer.start_span(
                 self._span_name(kind, name), context=parent, kind=SpanKind.INTERNAL, attributes=attributes
             )
-            return Step(self, span, kind, name)
+            return Step(self, span, kind, name, scope)
         except Exception as exc:
             report_internal_error("steps.start", exc)
             return None
@@ -125,13 +137,17 @@ class StepRecorder:
 class Step:
     """One step span in flight; :meth:`end` ends it exactly once."""
 
-    __slots__ = ("_ended", "kind", "name", "span", "steps")
+    __slots__ = ("_ended", "agent", "kind", "name", "span", "steps")
 
-    def __init__(self, steps: StepRecorder, span: Span, kind: str, name: str) -> None:
+    def __init__(
+        self, steps: StepRecorder, span: Span, kind: str, name: str, agent: AgentScope | None = None
+    ) -> None:
         self.steps = steps
         self.span = span
         self.kind = kind
         self.name = name
+        # Agent steps: the agent LLM calls under this step are made for (see context()).
+        self.agent = agent
         self._ended = False
 
     @property
@@ -139,8 +155,40 @@ class Step:
         return self._ended
 
     def context(self, base: otel_context.Context | None = None) -> otel_context.Context:
-        """A context with this step's span current: the parent for its children."""
-        return trace.set_span_in_context(self.span, base)
+        """A context with this step's span current: the parent for its children. An agent step's
+        also names the agent for the LLM calls recorded in it."""
+        context = trace.set_span_in_context(self.span, base)
+        return context if self.agent is None else with_agent(self.agent, context)
+
+    def set_input(self, inputs: Any) -> None:
+        """The step's input when it is known only after the span started; content capture only."""
+        if self._ended or inputs is None or not self.steps.recorder.capture.on_span:
+            return
+        try:
+            a: dict[str, Any] = {}
+            self.steps._content(self.kind, inputs, a, output=False)
+            if a:
+                self.span.set_attributes(a)
+        except Exception as exc:
+            report_internal_error("steps.set_input", exc)
+
+    def set_attributes(self, attributes: dict[str, Any]) -> None:
+        """Attributes learnt while the step runs (names from ``_semconv``; no content)."""
+        if self._ended:
+            return
+        try:
+            self.span.set_attributes(attributes)
+        except Exception as exc:
+            report_internal_error("steps.set_attributes", exc)
+
+    def add_event(self, name: str, attributes: dict[str, Any]) -> None:
+        """Something that happened within the step and is no step of its own (a handoff, ...)."""
+        if self._ended:
+            return
+        try:
+            self.span.add_event(name, attributes)
+        except Exception as exc:
+            report_internal_error("steps.add_event", exc)
 
     def set_tool_call_id(self, tool_call_id: str) -> None:
         """The tool call id, when it becomes known only after the tool ran (latest profile)."""
@@ -160,13 +208,27 @@ class Step:
             self.kind = kind
             self.span.update_name(steps._span_name(kind, self.name))
             a = steps._attributes(kind, self.name, None, None)
+            if kind == sc.SPAN_KIND_AGENT and self.agent is None:
+                self.agent = AgentScope(self.name)
+                a.update(self.agent.attributes())
             if a:
                 self.span.set_attributes(a)
         except Exception as exc:
             report_internal_error("steps.promote", exc)
 
-    def end(self, output: Any = None, error: BaseException | None = None) -> None:
-        """End the span; ``output`` is exported only with content capture on spans."""
+    def end(
+        self,
+        output: Any = None,
+        error: BaseException | None = None,
+        *,
+        error_type: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        """End the span; ``output`` is exported only with content capture on spans.
+
+        A framework that reports a failure as data, not as the exception object, passes
+        ``error_type`` (and ``error_message``, masked) instead of ``error``.
+        """
         if self._ended:
             return
         self._ended = True
@@ -179,10 +241,19 @@ class Step:
                     steps._content(self.kind, output, a, output=True)
                 if error is not None:
                     a[sc.ERROR_TYPE] = error_type_of(error)
+                elif error_type is not None:
+                    a[sc.ERROR_TYPE] = error_type
                 if a:
                     span.set_attributes(a)
                 if error is not None:
                     record_error(span, error, content=steps.recorder.capture.on_span)
+                elif error_type is not None:
+                    # Reported as data: the message is content like an exception's text (record_error).
+                    text = ""
+                    if error_message and steps.recorder.capture.on_span:
+                        text, cut = mask_cut(error_message, 512)
+                        text = text + TRUNCATED_MARK if cut else text
+                    span.set_status(Status(StatusCode.ERROR, f"{error_type}: {text}" if text else error_type))
         except Exception as exc:
             report_internal_error("steps.end", exc)
         finally:

@@ -15,6 +15,7 @@ REGISTRY: Final[dict[str, tuple[str, str]]] = {
     "bedrock": ("genai_observe.instrumentation.bedrock", "BedrockInstrumentor"),
     "ollama": ("genai_observe.instrumentation.ollama", "OllamaInstrumentor"),
     "langchain": ("genai_observe.instrumentation.langchain", "LangChainInstrumentor"),
+    "openai_agents": ("genai_observe.instrumentation.openai_agents", "OpenAIAgentsInstrumentor"),
 }
 KNOWN_INSTRUMENTATIONS: Final[tuple[str, ...]] = tuple(REGISTRY)
 
