@@ -31,12 +31,11 @@ CREATES_TELEMETRY = frozenset(
         "get_logger",
         "emit",
         "record_exception",
-        "set_attribute",
-        "set_attributes",
-        "add_event",
-        "set_status",
     }
 )
+# Modules provider code never imports: the SDK, and the metrics and logs APIs (the tracing API is
+# read for context only: the current span, a non-recording span carrying our context).
+FORBIDDEN_IMPORTS = ("opentelemetry.sdk", "opentelemetry.metrics", "opentelemetry._logs")
 # Attribute namespaces of the conventions we emit; a literal like "gen_ai.request.model" anywhere
 # but the semantic-conventions module is a second place for a name.
 NAME = re.compile(
@@ -62,14 +61,35 @@ def test_provider_code_creates_no_telemetry(path: Path) -> None:
         and isinstance(node.func, ast.Attribute)
         and node.func.attr in CREATES_TELEMETRY
     ]
+    imports = [
+        f"{path.name}:{node.lineno} {name}"
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for name in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""])
+        if name.startswith(FORBIDDEN_IMPORTS)
+    ]
     assert not calls, "provider code hands records to the core instead: " + ", ".join(calls)
+    assert not imports, "provider code imports telemetry APIs: " + ", ".join(imports)
 
 
 def test_names_live_in_the_semantic_conventions_module() -> None:
     found = []
     for path in _sources(PACKAGE):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and NAME.match(node.value):
+        tree = ast.parse(path.read_text(), str(path))
+        # Context keys are names of ours in the OpenTelemetry context, not telemetry attributes.
+        keys = {
+            id(arg)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "create_key"
+            for arg in node.args
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and NAME.match(node.value)
+                and id(node) not in keys
+            ):
                 found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.value!r}")
     assert not found, "\n".join(found)
 

@@ -40,6 +40,7 @@ from genai_observe import _manual
 from genai_observe._core import recorder as _recorder
 from genai_observe._core.recorder import Invocation
 from genai_observe._core.streams import AsyncStreamProxy, SyncStreamProxy
+from genai_observe.instrumentation._kit.endpoints import host_port
 from genai_observe.instrumentation.anthropic import _adapter as anthropic_ad
 from genai_observe.instrumentation.bedrock import _adapter as bedrock_ad
 from genai_observe.instrumentation.langchain import LangChainInstrumentor
@@ -320,7 +321,7 @@ def _registries(handle: Any) -> dict[str, int]:
         "anthropic clients": len(anthropic_ad._client_cache),
         "ollama servers": len(ollama_ad._servers),
         "ollama converted tools": len(ollama_ad._converted),
-        "bedrock endpoints": bedrock_ad.endpoint.cache_info().currsize,
+        "client endpoints": host_port.cache_info().currsize,
         "bedrock model ids": bedrock_ad.resolve_model.cache_info().currsize,
         "langchain runs": handler.tracked_runs() if handler is not None else -1,
         "manual recorders": len(_manual._recorders),
@@ -340,8 +341,8 @@ def test_hundred_thousand_calls_keep_memory_flat(record_property: Any) -> None:
     sink = OTLPSink()
     reported_before = set(_recorder._reported)
     handle = genai_observe.init(endpoint=sink.url, capture_content=True, metric_export_interval_ms=500)
+    calls = _calls()  # imports every SDK the calls use: their instrumentations are then active
     assert set(handle.instrumented) >= {"openai", "anthropic", "bedrock", "ollama", "langchain"}
-    calls = _calls()
     manual_per_cycle = CYCLE - len(calls)
     assert manual_per_cycle > 0
 

@@ -338,7 +338,8 @@ class Recorder:
         try:
             call = build()
         except Exception as exc:
-            report_internal_error(f"adapter.request:{getattr(build, '__qualname__', '?')}", exc)
+            reader = getattr(build, "func", build)  # a functools.partial names the reader it calls
+            report_internal_error(f"adapter.request:{getattr(reader, '__qualname__', '?')}", exc)
             return None
         return self.start(call)
 

@@ -21,6 +21,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from ..._core.content import ContentPolicy
 from ..._core.recorder import Recorder, report_internal_error
 from ..._pipeline.settings import _capture_mode, _resolve_profile, capture_from_env, profile_from_env
+from .operations import Operation, wrapper
 
 
 class _SeeThroughMethod:
@@ -179,6 +180,10 @@ class GenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 patch()
             except Exception as exc:
                 report_internal_error(f"{self.name}.patch_on_import", exc)
+
+    def _wrap_operation(self, op: Operation, **hooks: Any) -> bool:
+        """Wrap the SDK method ``op`` declares with the kit's one wrapper (see operations.py)."""
+        return self._wrap(op.module, op.path, wrapper(self.recorder, op, **hooks))
 
     def _wrap(self, module_name: str, path: str, wrapper: Any) -> bool:
         """Wrap ``module_name.path`` (e.g. ``"openai.resources.chat"``, ``"Completions.create"``).

@@ -30,7 +30,7 @@ from ..._core.recorder import Invocation, Recorder, report_internal_error
 from ..._core.streams import END_CLOSED, AsyncStreamProxy, SeeThrough, SyncStreamProxy
 from .._kit.base import GenAIInstrumentor
 from .._kit.calls import run_async, run_sync
-from .._kit.raw import raw_response
+from .._kit.operations import Operation
 from . import _adapter as ad
 
 __all__ = ["AnthropicInstrumentor"]
@@ -101,9 +101,34 @@ def _instancecheck(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: d
     return wrapped(*args, **kwargs)
 
 
-def _is_stream(result: Any, is_async: bool) -> bool:
-    """The SDK's Stream / AsyncStream (iterators), not a Message (pydantic models are iterable too)."""
-    return hasattr(type(result), "__anext__" if is_async else "__next__")
+def _unmark(token: Token[Any]) -> None:
+    _CALL.reset(token)
+
+
+def _operation(
+    module_name: str,
+    path: str,
+    read_request: RequestReader,
+    read_response: ResponseReader,
+    accumulator: Any,
+    is_async: bool,
+) -> Operation:
+    """A messages or completions method as the kit's contract: the request is read with the client's
+    info, a stream with the reader's accumulator, a raw response when the caller parses it."""
+
+    def request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LLMCall:
+        return read_request(ad.client_info(instance._client), kwargs)
+
+    request.__qualname__ = read_request.__qualname__  # failures are reported by the reader's name
+    return Operation(
+        module_name,
+        path,
+        request,
+        read_response,
+        stream=lambda recorder: accumulator(recorder.capture.any),
+        is_async=is_async,
+        raw=True,
+    )
 
 
 class AnthropicInstrumentor(GenAIInstrumentor):
@@ -121,83 +146,35 @@ class AnthropicInstrumentor(GenAIInstrumentor):
         for module_name, path in _STREAM_INSTANCECHECKS:
             if _exists(module_name, path):
                 self._wrap(module_name, path, _instancecheck)
+        hooks: dict[str, Any] = {"enter": _mark, "leave": _unmark} if native else {}
         for module_name in _MESSAGES_MODULES:
             for cls, is_async in (("Messages", False), ("AsyncMessages", True)):
                 for method in ("create", "parse"):
                     path = f"{cls}.{method}"
                     if _exists(module_name, path):
-                        wrapper = self._call_wrapper(
+                        op = _operation(
+                            module_name,
+                            path,
                             ad.messages_request,
                             ad.message_response,
                             ad.MessageStreamAccumulator,
                             is_async,
-                            native,
                         )
-                        self._wrap(module_name, path, wrapper)
+                        self._wrap_operation(op, **hooks)
                 if _exists(module_name, f"{cls}.stream"):
                     self._wrap(module_name, f"{cls}.stream", self._stream_wrapper(native))
         for cls, is_async in (("Completions", False), ("AsyncCompletions", True)):
-            if _exists(_COMPLETIONS_MODULE, f"{cls}.create"):
-                wrapper = self._call_wrapper(
+            path = f"{cls}.create"
+            if _exists(_COMPLETIONS_MODULE, path):
+                op = _operation(
+                    _COMPLETIONS_MODULE,
+                    path,
                     ad.completion_request,
                     ad.completion_response,
                     ad.CompletionStreamAccumulator,
                     is_async,
-                    native,
                 )
-                self._wrap(_COMPLETIONS_MODULE, f"{cls}.create", wrapper)
-
-    def _call_wrapper(
-        self,
-        read_request: RequestReader,
-        read_response: ResponseReader,
-        accumulator: Any,
-        is_async: bool,
-        native: bool,
-    ) -> Callable[..., Any]:
-        recorder: Recorder = self.recorder
-        keep_text = recorder.capture.any
-        proxy_cls: Any = AsyncStreamProxy if is_async else SyncStreamProxy
-
-        def on_result(inv: Invocation, result: Any) -> Any:
-            if hasattr(result, "http_response") and hasattr(result, "parse"):
-                return raw_response(inv, result, read_response, accumulator, keep_text, proxy_cls)
-            if inv.call.stream and _is_stream(result, is_async):
-                acc = accumulator(keep_text)
-                return proxy_cls(result, inv, acc.on_chunk, acc.fill)
-            inv.finish(lambda call: read_response(call, result))
-            return result
-
-        def builder(instance: Any, kwargs: dict[str, Any]) -> Callable[[], LLMCall]:
-            def build() -> LLMCall:
-                return read_request(ad.client_info(instance._client), kwargs)
-
-            return build
-
-        if is_async:
-
-            async def async_wrapper(
-                wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-            ) -> Any:
-                token = _mark() if native else None
-                build = builder(instance, kwargs)
-                try:
-                    return await run_async(recorder, build, wrapped, args, kwargs, on_result)
-                finally:
-                    if token is not None:
-                        _CALL.reset(token)
-
-            return async_wrapper
-
-        def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            token = _mark() if native else None
-            try:
-                return run_sync(recorder, builder(instance, kwargs), wrapped, args, kwargs, on_result)
-            finally:
-                if token is not None:
-                    _CALL.reset(token)
-
-        return sync_wrapper
+                self._wrap_operation(op, **hooks)
 
     def _stream_wrapper(self, native: bool) -> Callable[..., Any]:
         """``messages.stream(...)``: the request is only sent when the returned manager is entered."""

@@ -7,14 +7,13 @@ and the Bedrock / Vertex clients (they use the same resource classes and the sam
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..._core import semconv as sc
 from ..._core.record import Choice, LLMCall, Message, ToolCall, Usage, token_count
+from .._kit.endpoints import PerClient, host_port
 from .._kit.read import get, safe_content
 
 # Blocks of a response that are tool calls: the client's own tools and the ones Anthropic runs
@@ -41,31 +40,16 @@ class ClientInfo:
     port: int | None
 
 
-_client_cache: weakref.WeakKeyDictionary[Any, ClientInfo] = weakref.WeakKeyDictionary()
-
-
-def client_info(client: Any) -> ClientInfo:
+def _client_info(client: Any) -> ClientInfo:
     """Host and port of the client's base URL (Anthropic, Bedrock, Vertex, or a proxy in front)."""
-    try:
-        cached = _client_cache.get(client)
-    except TypeError:
-        cached = None
-    if cached is not None:
-        return cached
     raw = getattr(client, "base_url", None)
     # str() works for httpx.URL and httpx2.URL alike; neither is imported here.
-    parts = urlsplit(str(raw) if raw is not None else "")
-    host = (parts.hostname or "").lower() or None
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme == "http" else None)
-    except ValueError:
-        port = None
-    info = ClientInfo(host, port if host else None)
-    try:
-        _client_cache[client] = info  # weak: gone with the client, so never unbounded
-    except TypeError:
-        pass
-    return info
+    host, port = host_port(str(raw) if raw is not None else "")
+    return ClientInfo(host, port if host else None)
+
+
+client_info: PerClient[ClientInfo] = PerClient(_client_info)
+_client_cache = client_info  # what the long-run test counts
 
 
 def request_body(kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,12 +23,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from ..._core import safe_json as _json
 from ..._core import semconv as sc
 from ..._core.record import Choice, LLMCall, Message, ToolCall, Usage, token_count
 from ..._core.recorder import report_internal_error
+from .._kit.endpoints import host_port
 
 AWS_BEDROCK_MODEL_ID: Final = sc.AWS_BEDROCK_MODEL_ID
 AWS_REQUEST_ID: Final = sc.AWS_REQUEST_ID
@@ -111,24 +111,12 @@ def _stops(value: Any) -> list[str] | None:
 # --- the client: server address and port ------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=64)
-def endpoint(url: str) -> tuple[str | None, int | None]:
-    """(host, port) of the client's endpoint URL; the port defaults by scheme."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower() or None
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme == "http" else None)
-    except ValueError:
-        port = None
-    return host, port
-
-
 def client_endpoint(client: Any) -> tuple[str | None, int | None]:
     try:
         url = client.meta.endpoint_url
     except Exception:
         return None, None
-    return endpoint(url) if isinstance(url, str) else (None, None)
+    return host_port(url) if isinstance(url, str) else (None, None)
 
 
 # --- model ids ---------------------------------------------------------------------------------------

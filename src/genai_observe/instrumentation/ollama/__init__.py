@@ -14,9 +14,8 @@ from typing import Any, ClassVar
 
 from ..._core.record import LLMCall
 from ..._core.recorder import Invocation, Recorder
-from ..._core.streams import AsyncStreamProxy, SyncStreamProxy
 from .._kit.base import GenAIInstrumentor
-from .._kit.calls import run_async, run_sync
+from .._kit.operations import Operation
 from . import _adapter as ad
 
 RequestReader = Callable[[ad.Server, Mapping[str, Any]], LLMCall]
@@ -40,6 +39,9 @@ class _Generation:
 
     def __init__(self) -> None:
         self.active = True
+
+    def __call__(self) -> bool:
+        return self.active
 
 
 class OllamaInstrumentor(GenAIInstrumentor):
@@ -70,9 +72,11 @@ class OllamaInstrumentor(GenAIInstrumentor):
                 original = getattr(cls, method, None) if cls is not None else None
                 if original is None:  # e.g. embed before ollama 0.3
                     continue
-                names = ad.positional_names(original)
-                wrapper = self._wrapper(read_request, read_response, streams, names, is_async)
-                self._wrap(self.module, f"{class_name}.{method}", wrapper)
+                path = f"{class_name}.{method}"
+                self._wrap_operation(
+                    _operation(path, original, read_request, read_response, streams, is_async),
+                    active=self._generation,
+                )
             self._wrap_module_function(module, client_cls, method, read_request, read_response, streams)
 
     def _wrap_module_function(
@@ -94,57 +98,47 @@ class OllamaInstrumentor(GenAIInstrumentor):
             or not isinstance(owner, client_cls)
         ):
             return
-        names = ad.positional_names(function)
-        self._wrap(self.module, method, self._wrapper(read_request, read_response, streams, names, False))
+        self._wrap_operation(
+            _operation(method, function, read_request, read_response, streams, False), active=self._generation
+        )
 
-    def _wrapper(
-        self,
-        read_request: RequestReader,
-        read_response: ResponseReader,
-        streams: bool,
-        names: tuple[str, ...],
-        is_async: bool,
-    ) -> Callable[..., Any]:
-        recorder: Recorder = self.recorder
-        generation = self._generation
-        keep_text = recorder.capture.any
-        limit = 2 * recorder.content.max_length + 4096
-        proxy_cls = AsyncStreamProxy if is_async else SyncStreamProxy
-        stream_marker = "__anext__" if is_async else "__next__"
 
-        def on_result(inv: Invocation, result: Any) -> Any:
-            # A stream is a (async) generator; the request itself starts on its first chunk.
-            if streams and hasattr(type(result), stream_marker) and not isinstance(result, Mapping):
-                acc = ad.Stream(keep_text, limit)
-                return proxy_cls(result, inv, acc.on_chunk, acc.fill)
-            inv.finish(lambda call: read_response(call, result))
-            return result
 
-        def builder(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Callable[[], LLMCall]:
-            def build() -> LLMCall:
-                return read_request(ad.server_of(instance), ad.arguments(names, args, kwargs))
+def _generator(inv: Invocation, result: Any, is_async: bool) -> bool:
+    """A stream is a (async) generator, whatever the request said; the request itself starts on
+    its first chunk."""
+    return hasattr(type(result), "__anext__" if is_async else "__next__") and not isinstance(result, Mapping)
 
-            return build
 
-        if is_async:
+def _stream(recorder: Recorder) -> ad.Stream:
+    return ad.Stream(recorder.capture.any, 2 * recorder.content.max_length + 4096)
 
-            async def async_wrapper(
-                wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-            ) -> Any:
-                if not generation.active:
-                    return await wrapped(*args, **kwargs)
-                return await run_async(
-                    recorder, builder(instance, args, kwargs), wrapped, args, kwargs, on_result
-                )
 
-            return async_wrapper
+def _operation(
+    path: str,
+    original: Any,
+    read_request: RequestReader,
+    read_response: ResponseReader,
+    streams: bool,
+    is_async: bool,
+) -> Operation:
+    """A client method (or module function) as the kit's contract: its positional arguments are
+    named from the method's signature, the server read from the client."""
+    names = ad.positional_names(original)
 
-        def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            if not generation.active:
-                return wrapped(*args, **kwargs)
-            return run_sync(recorder, builder(instance, args, kwargs), wrapped, args, kwargs, on_result)
+    def request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LLMCall:
+        return read_request(ad.server_of(instance), ad.arguments(names, args, kwargs))
 
-        return sync_wrapper
+    request.__qualname__ = read_request.__qualname__  # failures are reported by the reader's name
+    return Operation(
+        "ollama",
+        path,
+        request,
+        read_response,
+        stream=_stream if streams else None,
+        is_async=is_async,
+        streams=_generator,
+    )
 
 
 __all__ = ["OllamaInstrumentor"]

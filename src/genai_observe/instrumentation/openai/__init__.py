@@ -13,12 +13,11 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from ..._core.record import LLMCall
-from ..._core.recorder import Invocation, Recorder, report_internal_error
+from ..._core.recorder import Recorder, report_internal_error
 from ..._core.streams import END_CLOSED, AsyncStreamProxy, SyncStreamProxy
 from ..._pipeline.settings import parse_bool
 from .._kit.base import GenAIInstrumentor
-from .._kit.calls import run_async, run_sync
-from .._kit.raw import raw_response
+from .._kit.operations import Operation
 from .._kit.read import given
 from . import _adapter as ad
 
@@ -173,9 +172,9 @@ class OpenAIInstrumentor(GenAIInstrumentor):
     def _patch_module(self, module_name: str) -> None:
         for target_module, path, read_request, read_response, stream_cls in _TARGETS:
             if target_module == module_name:
-                is_async = path.startswith("Async")
-                wrapper = self._wrapper(read_request, read_response, stream_cls, is_async)
-                self._wrap(module_name, path, wrapper)
+                op = self._operation(target_module, path, read_request, read_response, stream_cls)
+                asks_usage = self._stream_usage and stream_cls in (ad.ChatStream, ad.CompletionStream)
+                self._wrap_operation(op, prepare=_ask_usage if asks_usage else None)
         for helper_module, manager, helper, is_async in _HELPERS:
             if helper_module != module_name:
                 continue
@@ -189,48 +188,42 @@ class OpenAIInstrumentor(GenAIInstrumentor):
             except Exception:  # not in this SDK version (1.40 has no Responses API)
                 continue
 
-    def _wrapper(
-        self, read_request: RequestReader, read_response: ResponseReader, stream_cls: Any, is_async: bool
-    ) -> Callable[..., Any]:
-        recorder: Recorder = self.recorder
+    def _operation(
+        self,
+        module_name: str,
+        path: str,
+        read_request: RequestReader,
+        read_response: ResponseReader,
+        stream_cls: Any,
+    ) -> Operation:
+        """One row of _TARGETS as the kit's contract: the request is read with the client's info."""
         nim = self._nim
-        stream_usage = self._stream_usage and stream_cls in (ad.ChatStream, ad.CompletionStream)
-        keep_text = recorder.capture.any
-        proxy_cls = AsyncStreamProxy if is_async else SyncStreamProxy
 
-        def on_result(inv: Invocation, result: Any) -> Any:
-            if hasattr(result, "http_response") and hasattr(result, "parse"):
-                return raw_response(inv, result, read_response, stream_cls, keep_text, proxy_cls)
-            if inv.call.stream and stream_cls is not None:
-                acc = stream_cls(keep_text)
-                return proxy_cls(result, inv, acc.on_chunk, acc.fill)
-            inv.finish(lambda call: read_response(call, result))
-            return result
+        def request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LLMCall:
+            return read_request(ad.client_info(instance._client, nim), kwargs)
 
-        def prepare(instance: Any, kwargs: dict[str, Any]) -> tuple[Callable[[], LLMCall], dict[str, Any]]:
-            if stream_usage and kwargs.get("stream") is True and not given(kwargs.get("stream_options")):
-                kwargs = {**kwargs, "stream_options": {"include_usage": True}}
+        request.__qualname__ = read_request.__qualname__  # failures are reported by the reader's name
+        return Operation(
+            module_name,
+            path,
+            request,
+            read_response,
+            stream=None if stream_cls is None else functools.partial(_accumulator, stream_cls),
+            is_async=path.startswith("Async"),
+            raw=True,
+        )
 
-            def build() -> LLMCall:
-                return read_request(ad.client_info(instance._client, nim), kwargs)
 
-            return build, kwargs
+def _accumulator(stream_cls: Any, recorder: Recorder) -> Any:
+    return stream_cls(recorder.capture.any)
 
-        if is_async:
 
-            async def async_wrapper(
-                wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-            ) -> Any:
-                build, kwargs = prepare(instance, kwargs)
-                return await run_async(recorder, build, wrapped, args, kwargs, on_result)
-
-            return async_wrapper
-
-        def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            build, kwargs = prepare(instance, kwargs)
-            return run_sync(recorder, build, wrapped, args, kwargs, on_result)
-
-        return sync_wrapper
+def _ask_usage(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """With ``stream_usage``: a stream the caller did not set ``stream_options`` for asks for the
+    final usage chunk."""
+    if kwargs.get("stream") is True and not given(kwargs.get("stream_options")):
+        return {**kwargs, "stream_options": {"include_usage": True}}
+    return kwargs
 
 
 # --- the .stream() helpers ------------------------------------------------------------------------

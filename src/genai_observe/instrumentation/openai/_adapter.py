@@ -9,14 +9,14 @@ from __future__ import annotations
 import base64
 import os
 import re
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlunsplit
 
 from ..._core import semconv as sc
 from ..._core.record import Choice, LLMCall, Message, ToolCall, Usage
+from .._kit.endpoints import PerClient, split
 from .._kit.read import extra, get, items, safe_content
 
 ENV_NIM_HOSTS = "GENAI_OBSERVE_NIM_HOSTS"
@@ -46,7 +46,6 @@ class ClientInfo:
     deployment: str | None = None  # from a base URL path with /deployments/{name}
 
 
-_client_cache: weakref.WeakKeyDictionary[Any, ClientInfo] = weakref.WeakKeyDictionary()
 
 
 def nim_hosts() -> frozenset[str]:
@@ -55,30 +54,9 @@ def nim_hosts() -> frozenset[str]:
     return _NIM_HOSTS | {h.strip().lower() for h in extra.split(",") if h.strip()}
 
 
-def client_info(client: Any, nim: frozenset[str]) -> ClientInfo:
-    try:
-        cached = _client_cache.get(client)
-    except TypeError:
-        cached = None
-    if cached is not None:
-        return cached
-    info = _compute_client_info(client, nim)
-    try:
-        _client_cache[client] = info  # weak: gone with the client, so never unbounded
-    except TypeError:
-        pass
-    return info
-
-
 def _compute_client_info(client: Any, nim: frozenset[str]) -> ClientInfo:
     raw = getattr(client, "base_url", None)
-    text = str(raw) if raw is not None else ""
-    parts = urlsplit(text)
-    host = (parts.hostname or "").lower() or None
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme == "http" else None)
-    except ValueError:
-        port = None
+    host, port, parts = split(str(raw) if raw is not None else "")
     netloc = parts.hostname or ""
     if parts.port:
         netloc = f"{netloc}:{parts.port}"
@@ -103,6 +81,11 @@ def _compute_client_info(client: Any, nim: frozenset[str]) -> ClientInfo:
     return ClientInfo(
         provider, host, port, api_base, str(api_version) if api_version else None, deployment or None
     )
+
+
+# (client, NIM hosts) -> ClientInfo, once per client.
+client_info: PerClient[ClientInfo] = PerClient(_compute_client_info)
+_client_cache = client_info  # what the long-run test counts
 
 
 def new_call(

@@ -1,0 +1,133 @@
+"""The provider contract: a provider declares each SDK method it instruments as an
+:class:`Operation` (where it lives, how to read the request and the response, how to read a stream),
+and :func:`wrapper` builds the one wrapper every such method runs through, sync or async: the span
+around the call, the stream proxy, the raw-response proxy, the response read into the record.
+
+A provider module therefore holds tables and readers, never call plumbing; the hooks a provider
+needs beyond the table (rewriting the request, a context set around the call, an off switch) are
+the few keyword arguments of :func:`wrapper`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
+
+from ..._core.record import LLMCall
+from ..._core.recorder import Invocation, Recorder
+from ..._core.streams import AsyncStreamProxy, SyncStreamProxy
+from .calls import run_async, run_sync
+from .raw import raw_response
+
+Args = tuple[Any, ...]
+Kwargs = dict[str, Any]
+# (the SDK object the method is called on, positional arguments, keyword arguments) -> the record
+RequestReader = Callable[[Any, Args, Kwargs], LLMCall]
+# Reads the SDK's response into the record.
+ResponseReader = Callable[[LLMCall, Any], None]
+
+
+class Accumulator(Protocol):
+    """Reads a stream chunk by chunk (cheap: it runs per chunk), then fills the record once."""
+
+    def on_chunk(self, chunk: Any) -> None: ...
+
+    def fill(self, call: LLMCall) -> None: ...
+
+
+# recorder -> a new accumulator for one stream (the recorder says whether text is kept, how long)
+StreamReader = Callable[[Recorder], Accumulator]
+
+
+def _iterates(result: Any, is_async: bool) -> bool:
+    """A stream object (an iterator), not a response model: pydantic models are iterable too."""
+    return hasattr(type(result), "__anext__" if is_async else "__next__")
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One SDK method a provider instruments."""
+
+    module: str
+    path: str  # "Class.method", or a module-level name
+    request: RequestReader
+    response: ResponseReader
+    stream: StreamReader | None = None  # None: the method never streams
+    is_async: bool = False
+    # The SDK may hand back its raw response object (openai/anthropic ``with_raw_response`` and
+    # ``with_streaming_response``): the operation is then read when the caller parses it.
+    raw: bool = False
+    # Whether the result is a stream to wrap; default: the request asked to stream and the result
+    # is an iterator. Ollama's streams are generators whatever the request said.
+    streams: Callable[[Invocation, Any, bool], bool] | None = None
+
+
+def _default_streams(inv: Invocation, result: Any, is_async: bool) -> bool:
+    return inv.call.stream and _iterates(result, is_async)
+
+
+def wrapper(
+    recorder: Recorder,
+    op: Operation,
+    *,
+    prepare: Callable[[Kwargs], Kwargs] | None = None,
+    enter: Callable[[], Any] | None = None,
+    leave: Callable[[Any], None] | None = None,
+    active: Callable[[], bool] | None = None,
+) -> Callable[..., Any]:
+    """The wrapt wrapper for ``op``.
+
+    ``prepare`` rewrites the keyword arguments the SDK is called with (openai's opt-in usage chunk
+    for streams); ``enter``/``leave`` run around the call, ``leave`` with what ``enter`` returned
+    (anthropic's note to its native tracing hook); ``active`` False makes the wrapper a plain call
+    (a wrapper the app still holds after ``uninstrument()``).
+    """
+    proxy_cls: Any = AsyncStreamProxy if op.is_async else SyncStreamProxy
+    read_request, read_response, stream = op.request, op.response, op.stream
+    is_stream = op.streams or _default_streams
+    is_async = op.is_async
+
+    def on_result(inv: Invocation, result: Any) -> Any:
+        if op.raw and hasattr(result, "http_response") and hasattr(result, "parse"):
+            accumulator = None if stream is None else (lambda _keep_text: stream(recorder))
+            return raw_response(inv, result, read_response, accumulator, recorder.capture.any, proxy_cls)
+        if stream is not None and is_stream(inv, result, is_async):
+            acc = stream(recorder)
+            return proxy_cls(result, inv, acc.on_chunk, acc.fill)
+        inv.finish(lambda call: read_response(call, result))
+        return result
+
+    if is_async:
+
+        async def async_wrapper(wrapped: Any, instance: Any, args: Args, kwargs: Kwargs) -> Any:
+            if active is not None and not active():
+                return await wrapped(*args, **kwargs)
+            if prepare is not None:
+                kwargs = prepare(kwargs)
+            mark = enter() if enter is not None else None
+            try:
+                build = partial(read_request, instance, args, kwargs)
+                return await run_async(recorder, build, wrapped, args, kwargs, on_result)
+            finally:
+                if leave is not None:
+                    leave(mark)
+
+        return async_wrapper
+
+    def sync_wrapper(wrapped: Any, instance: Any, args: Args, kwargs: Kwargs) -> Any:
+        if active is not None and not active():
+            return wrapped(*args, **kwargs)
+        if prepare is not None:
+            kwargs = prepare(kwargs)
+        mark = enter() if enter is not None else None
+        try:
+            return run_sync(
+                recorder, partial(read_request, instance, args, kwargs), wrapped, args, kwargs, on_result
+            )
+        finally:
+            if leave is not None:
+                leave(mark)
+
+    return sync_wrapper
