@@ -19,6 +19,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._bootstrap import Handle, init, shutdown
+    from ._evaluation import record_evaluation
     from ._manual import LLMCallContext, llm_call
 
 _LAZY = {
@@ -27,6 +28,7 @@ _LAZY = {
     "shutdown": "._bootstrap",
     "LLMCallContext": "._manual",
     "llm_call": "._manual",
+    "record_evaluation": "._evaluation",
 }
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "__version__",
     "init",
     "llm_call",
+    "record_evaluation",
     "shutdown",
 ]
 

@@ -26,6 +26,7 @@ from opentelemetry._logs import Logger, LoggerProvider, get_logger_provider
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation, get_meter_provider
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
+from . import _bizevents
 from . import _semconv as sc
 from ._agent_context import attribute_call
 from ._config import CaptureMode, Profile
@@ -733,6 +734,8 @@ class Invocation:
                 recorder._emit_event(self, attrs)
             except Exception as err:
                 report_internal_error("recorder.event", err)
+        # Business events: the audit trail, usage logs, the response-id index (_bizevents.py).
+        _bizevents.on_llm_end(self, attrs, duration)
 
 
 _FLAT_CONTENT = re.compile(

@@ -28,6 +28,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from . import _bizevents
 from . import _semconv as sc
 from ._agent_context import AgentScope, with_agent
 from ._config import Profile
@@ -82,7 +83,11 @@ class StepRecorder:
             span = self.recorder.tracer.start_span(
                 self._span_name(kind, name), context=parent, kind=SpanKind.INTERNAL, attributes=attributes
             )
-            return Step(self, span, kind, name, scope)
+            step = Step(self, span, kind, name, scope)
+            # Kept for the audit event (_bizevents.py), only when audit events and content are on.
+            if inputs is not None and self.recorder.capture.any and _bizevents.wants_step_input():
+                step.audit_input = self._json(inputs)
+            return step
         except Exception as exc:
             report_internal_error("steps.start", exc)
             return None
@@ -137,7 +142,7 @@ class StepRecorder:
 class Step:
     """One step span in flight; :meth:`end` ends it exactly once."""
 
-    __slots__ = ("_ended", "agent", "kind", "name", "span", "steps")
+    __slots__ = ("_ended", "agent", "audit_input", "kind", "name", "span", "steps")
 
     def __init__(
         self, steps: StepRecorder, span: Span, kind: str, name: str, agent: AgentScope | None = None
@@ -149,6 +154,7 @@ class Step:
         # Agent steps: the agent LLM calls under this step are made for (see context()).
         self.agent = agent
         self._ended = False
+        self.audit_input: str | None = None  # the input's JSON, for the audit event
 
     @property
     def ended(self) -> bool:
@@ -261,6 +267,8 @@ class Step:
                 span.end()
             except Exception as exc:
                 report_internal_error("steps.span_end", exc)
+        # The audit event of a tool or agent step, when audit events are on (_bizevents.py).
+        _bizevents.on_step_end(self, output, error)
 
 
 __all__ = ["Step", "StepRecorder"]
