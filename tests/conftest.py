@@ -23,7 +23,7 @@ from genai_observe._config import CaptureMode, Profile
 from genai_observe._content import ContentPolicy
 from genai_observe._export import DELTA_TEMPORALITY
 from genai_observe._recorder import Recorder
-from tests.rig.fixtures import otlp_receiver
+from tests.rig.fixtures import bizevents_receiver, otlp_receiver
 from tests.rig.fixtures_anthropic import anthropic_server, anthropic_server_session
 from tests.rig.fixtures_bedrock import aws_env, bedrock_server, bedrock_server_session
 from tests.rig.fixtures_ollama import ollama_server, ollama_server_session
@@ -33,6 +33,7 @@ __all__ = [
     "anthropic_server",
     "anthropic_server_session",
     "aws_env",
+    "bizevents_receiver",
     "bedrock_server",
     "bedrock_server_session",
     "ollama_server",
