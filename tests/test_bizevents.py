@@ -46,7 +46,11 @@ def start(otlp: OTLPReceiver, biz: BizEventsReceiver | None, **kwargs: Any) -> g
 
 
 def manual_call(
-    model: str = "m1", *, prompt: str = "What is OTLP?", answer: str = "A protocol.", response_id: str = "resp-1"
+    model: str = "m1",
+    *,
+    prompt: str = "What is OTLP?",
+    answer: str = "A protocol.",
+    response_id: str = "resp-1",
 ) -> None:
     with genai_observe.llm_call(
         provider="acme", model=model, messages=[{"role": "user", "content": prompt}]
@@ -66,7 +70,9 @@ def spans_by_id(otlp: OTLPReceiver) -> dict[str, Any]:
 def test_openai_chat_and_embeddings_each_make_one_audit_event_with_the_fields(
     otlp_receiver: OTLPReceiver, bizevents_receiver: BizEventsReceiver, openai_server: OpenAIMockServer
 ) -> None:
-    handle = start(otlp_receiver, bizevents_receiver, instrumentations=["openai"], capture_content="SPAN_ONLY")
+    handle = start(
+        otlp_receiver, bizevents_receiver, instrumentations=["openai"], capture_content="SPAN_ONLY"
+    )
     openai_server.script(content="Paris is the capital.", usage={"prompt_tokens": 11, "completion_tokens": 5})
     client = openai_server.client()
     client.chat.completions.create(
@@ -116,7 +122,9 @@ def test_anthropic_with_capture_off_sends_no_content_and_failed_calls_carry_the_
 ) -> None:
     handle = start(otlp_receiver, bizevents_receiver, instrumentations=["anthropic"], capture_content=False)
     anthropic_server.script(text="zebra-answer-text")
-    anthropic_server.script_error(400, "prompt giraffe-prompt-text is not allowed", type="invalid_request_error")
+    anthropic_server.script_error(
+        400, "prompt giraffe-prompt-text is not allowed", type="invalid_request_error"
+    )
     client = anthropic_server.client()
     client.messages.create(
         model="claude-3-5-haiku-latest",
@@ -126,7 +134,9 @@ def test_anthropic_with_capture_off_sends_no_content_and_failed_calls_carry_the_
     )
     with pytest.raises(Exception, match="giraffe"):
         client.messages.create(
-            model="claude-3-5-haiku-latest", max_tokens=50, messages=[{"role": "user", "content": "giraffe-prompt-text"}]
+            model="claude-3-5-haiku-latest",
+            max_tokens=50,
+            messages=[{"role": "user", "content": "giraffe-prompt-text"}],
         )
     handle.shutdown()
 
@@ -185,7 +195,9 @@ def test_langchain_tool_and_agent_steps_make_audit_events(
     assert tool_event["trace_id"] == agent_event["trace_id"]
 
 
-def test_langchain_steps_without_content(otlp_receiver: OTLPReceiver, bizevents_receiver: BizEventsReceiver) -> None:
+def test_langchain_steps_without_content(
+    otlp_receiver: OTLPReceiver, bizevents_receiver: BizEventsReceiver
+) -> None:
     from langchain_core.tools import tool
 
     @tool
@@ -224,24 +236,31 @@ def test_evaluation_results_link_to_the_right_span_without_audit_events(
             answer="a.",
         )
     manual_call(model="m2", response_id="resp-later")
-    tracer = trace.get_tracer("app")
+    tracer = handle.tracer_provider.get_tracer("app")  # the globals may be an earlier test's
     with tracer.start_as_current_span("app work") as app_span:
         pass
     assert genai_observe.record_evaluation("accuracy", score_label="fail", response_id="resp-later")
-    assert genai_observe.record_evaluation("toxicity", score_value=0, span_context=app_span.get_span_context())
+    assert genai_observe.record_evaluation(
+        "toxicity", score_value=0, span_context=app_span.get_span_context()
+    )
     handle.shutdown()
 
     assert bizevents_receiver.events(AUDIT) == []  # audit events are off
     events = {e["gen_ai.evaluation.name"]: e for e in bizevents_receiver.events(EVALUATION)}
     spans = {s.name: s for s in otlp_receiver.spans()}
     relevance = events["relevance"]
-    assert (relevance["trace_id"], relevance["span_id"]) == (spans["chat m1"].trace_id, spans["chat m1"].span_id)
+    assert (relevance["trace_id"], relevance["span_id"]) == (
+        spans["chat m1"].trace_id,
+        spans["chat m1"].span_id,
+    )
     assert relevance["gen_ai.evaluation.score.value"] == 0.9
     assert relevance["gen_ai.evaluation.score.label"] == "pass"
     assert relevance["gen_ai.evaluation.method"] == "llm_as_judge"
     assert relevance["gen_ai.evaluation.scoring_format"] == "numeric"
     assert relevance["gen_ai.evaluation.type"] == "ready_made"
-    assert relevance["gen_ai.evaluation.version"] == "1" and relevance["gen_ai.evaluation.spec_id"] == "spec-7"
+    assert (
+        relevance["gen_ai.evaluation.version"] == "1" and relevance["gen_ai.evaluation.spec_id"] == "spec-7"
+    )
     assert relevance["gen_ai.evaluation.explanation"] == "on topic"
     assert relevance["gen_ai.evaluation.input.question"] == "q?"
     assert relevance["gen_ai.evaluation.input.answer"] == "a."
@@ -289,7 +308,11 @@ def test_evaluation_content_needs_capture_and_runtime_misses_return_false(
         ({"name": "n", "score_value": float("nan")}, TypeError, "score_value"),
         ({"name": "n", "score_label": 1}, TypeError, "score_label"),
         ({"name": "n", "span_context": "abc"}, TypeError, "span_context"),
-        ({"name": "n", "response_id": "r", "span_context": trace.INVALID_SPAN_CONTEXT}, ValueError, "not both"),
+        (
+            {"name": "n", "response_id": "r", "span_context": trace.INVALID_SPAN_CONTEXT},
+            ValueError,
+            "not both",
+        ),
     ],
 )
 def test_evaluation_api_misuse_raises_naming_the_argument(
@@ -390,7 +413,9 @@ def test_a_dead_endpoint_costs_the_app_nothing(otlp_receiver: OTLPReceiver) -> N
     assert len(otlp_receiver.spans()) == 20
 
 
-def test_shutdown_flushes_queued_events(otlp_receiver: OTLPReceiver, bizevents_receiver: BizEventsReceiver) -> None:
+def test_shutdown_flushes_queued_events(
+    otlp_receiver: OTLPReceiver, bizevents_receiver: BizEventsReceiver
+) -> None:
     handle = start(otlp_receiver, bizevents_receiver)
     for i in range(5):
         manual_call(f"m{i}")
@@ -424,7 +449,9 @@ genai_observe.shutdown()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_a_forked_child_starts_fresh(otlp_receiver: OTLPReceiver, bizevents_receiver: BizEventsReceiver) -> None:
+def test_a_forked_child_starts_fresh(
+    otlp_receiver: OTLPReceiver, bizevents_receiver: BizEventsReceiver
+) -> None:
     done = subprocess.run(
         [sys.executable, "-c", _FORK_SCRIPT, otlp_receiver.url, bizevents_receiver.ingest_url],
         check=False,
@@ -468,7 +495,12 @@ def test_usage_logs_are_content_free_log_records_in_the_calls_trace(
     otlp_receiver: OTLPReceiver, openai_server: OpenAIMockServer
 ) -> None:
     handle = start(
-        otlp_receiver, None, audit_events=False, usage_logs=True, instrumentations=["openai"], capture_content=True
+        otlp_receiver,
+        None,
+        audit_events=False,
+        usage_logs=True,
+        instrumentations=["openai"],
+        capture_content=True,
     )
     openai_server.script(content="wombat-answer", usage={"prompt_tokens": 9, "completion_tokens": 3})
     openai_server.client().chat.completions.create(
@@ -494,8 +526,14 @@ def test_usage_logs_are_content_free_log_records_in_the_calls_trace(
 @pytest.mark.parametrize(
     ("endpoint", "expected"),
     [
-        ("https://abc12345.live.dynatrace.com", "https://abc12345.live.dynatrace.com/api/v2/bizevents/ingest"),
-        ("https://abc12345.apps.dynatrace.com", "https://abc12345.live.dynatrace.com/api/v2/bizevents/ingest"),
+        (
+            "https://abc12345.live.dynatrace.com",
+            "https://abc12345.live.dynatrace.com/api/v2/bizevents/ingest",
+        ),
+        (
+            "https://abc12345.apps.dynatrace.com",
+            "https://abc12345.live.dynatrace.com/api/v2/bizevents/ingest",
+        ),
         ("https://ag.example:9999/e/abc123", "https://ag.example:9999/e/abc123/api/v2/bizevents/ingest"),
         (
             "https://ag.example:9999/e/abc123/api/v2/otlp",
@@ -533,7 +571,11 @@ def test_business_events_settings_from_the_environment(monkeypatch: pytest.Monke
         ({"endpoint": "http://collector:4318", "logs": False, "audit_events": True}, {}, "audit_events"),
         ({"endpoint": "http://collector:4318", "logs": False, "usage_logs": True}, {}, "usage_logs"),
         (
-            {"endpoint": "https://collector:4318", "api_token": TOKEN, "bizevents_endpoint": "http://gw.example/i"},
+            {
+                "endpoint": "https://collector:4318",
+                "api_token": TOKEN,
+                "bizevents_endpoint": "http://gw.example/i",
+            },
             {},
             "api_token (argument)",
         ),
