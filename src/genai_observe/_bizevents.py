@@ -546,7 +546,8 @@ class EventPipeline:
         self._counts = counts or _Counts()
         self._queue: deque[Item] = deque()
         self._wake = threading.Event()
-        self._drain_lock = threading.RLock()
+        self._drain_lock = threading.RLock()  # held while sending: never taken by submit()
+        self._start_lock = threading.Lock()
         self._sending = False
         self._closed = False
         self._pid = 0
@@ -585,6 +586,7 @@ class EventPipeline:
         self._queue = deque()
         self._wake = threading.Event()
         self._drain_lock = threading.RLock()
+        self._start_lock = threading.Lock()
         self._sending = False
         self._pid = 0
         self._thread = None
@@ -593,7 +595,7 @@ class EventPipeline:
             self.sender._counts = self._counts
 
     def _start(self) -> None:
-        with self._drain_lock:
+        with self._start_lock:
             if self._pid == os.getpid():
                 return
             try:

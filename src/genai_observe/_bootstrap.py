@@ -211,6 +211,10 @@ class Handle:
         millis = int(self.settings.shutdown_timeout * 1000)
         if self._closed or millis <= 0:
             return
+        if self._events is not None:  # business events first, within half the budget
+            started = time.monotonic()
+            self._events.force_flush(millis / 2000)
+            millis = max(1, millis - int((time.monotonic() - started) * 1000))
         providers = [p for p in (self.tracer_provider, self.meter_provider, self.logger_provider) if p]
 
         def flush(provider: Any) -> None:
