@@ -23,6 +23,7 @@ import http.client
 import json
 import logging
 import os
+import ssl
 import sys
 import threading
 import time
@@ -381,6 +382,26 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+def _tls() -> ssl.SSLContext:
+    """The trust store and client certificate the OTLP log exporter uses (OTEL_EXPORTER_OTLP_*
+    CERTIFICATE variables, logs first): an ActiveGate with a private CA serves both APIs."""
+    context = ssl.create_default_context()
+
+    def env(name: str) -> str | None:
+        logs, general = f"OTEL_EXPORTER_OTLP_LOGS_{name}", f"OTEL_EXPORTER_OTLP_{name}"
+        return os.environ.get(logs) or os.environ.get(general)
+
+    try:
+        ca, cert, key = env("CERTIFICATE"), env("CLIENT_CERTIFICATE"), env("CLIENT_KEY")
+        if ca:
+            context.load_verify_locations(cafile=ca)
+        if cert:
+            context.load_cert_chain(cert, key or None)
+    except (OSError, ssl.SSLError) as exc:  # the system trust store then: stricter, never weaker
+        _log.warning("genai_observe: Business Events TLS files not usable (%s)", type(exc).__name__)
+    return context
+
+
 class CloudEventsSender:
     """POSTs CloudEvents batches to the Business Events API (answers 202 on success)."""
 
@@ -393,7 +414,7 @@ class CloudEventsSender:
         }
         self._timeout = timeout
         self._counts = counts
-        self._opener = urllib.request.build_opener(_NoRedirect())
+        self._opener = urllib.request.build_opener(_NoRedirect(), urllib.request.HTTPSHandler(context=_tls()))
         self.sleep: Callable[[float], None] = time.sleep
 
     def send(self, items: list[Item], deadline: Callable[[], float]) -> None:
