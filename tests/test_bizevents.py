@@ -621,3 +621,89 @@ def test_no_token_in_any_event_log_or_repr(
         assert json.loads(request.body)  # well-formed
     for request in otlp_receiver.requests:
         assert TOKEN.encode() not in request.body
+
+
+# --- sampling, the zero-code setup, TLS ----------------------------------------------------------
+
+
+def test_audit_events_are_written_for_unsampled_calls_too(
+    otlp_receiver: OTLPReceiver, bizevents_receiver: BizEventsReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    handle = start(otlp_receiver, bizevents_receiver)
+    manual_call()
+    handle.shutdown()
+    assert otlp_receiver.spans() == []
+    (event,) = bizevents_receiver.events(AUDIT)
+    assert event["gen_ai.model"] == "m1" and len(event["span_id"]) == 16
+    assert RFC3339.match(event["start_time"])
+
+
+def test_the_apps_init_turns_audit_events_on_in_the_zero_code_setup(
+    otlp_receiver: OTLPReceiver, bizevents_receiver: BizEventsReceiver
+) -> None:
+    from genai_observe import _bootstrap
+
+    automatic = _bootstrap.init_automatic(endpoint=otlp_receiver.url, instrumentations=[])
+    manual_call(model="before")
+    handle = start(otlp_receiver, bizevents_receiver)
+    assert handle is automatic
+    manual_call(model="after")
+    handle.shutdown()
+    assert [e["gen_ai.model"] for e in bizevents_receiver.events(AUDIT)] == ["after"]
+
+
+def _self_signed(tmp_path: Path) -> tuple[str, str]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+@pytest.mark.skipif(not Path("/usr/bin/openssl").exists(), reason="needs openssl to make a certificate")
+@pytest.mark.parametrize("trusted", [True, False])
+def test_https_uses_the_otlp_certificate_variables(
+    otlp_receiver: OTLPReceiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted: bool
+) -> None:
+    cert, key = _self_signed(tmp_path)
+    if trusted:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", cert)
+    with BizEventsReceiver(tls=(cert, key)) as receiver:
+        handle = start(otlp_receiver, receiver, export_timeout=2)
+        manual_call()
+        handle.force_flush(timeout=5)
+        stats = handle.stats()["events"]
+        handle.shutdown()
+        if trusted:
+            assert len(receiver.events(AUDIT)) == 1 and stats["sent"] == 1
+        else:  # an unknown CA: refused, counted, never raised
+            assert receiver.events(AUDIT) == [] and stats["failed"] == 1 and stats["retried"] == 0
+
+
+def test_concurrent_calls_each_make_exactly_one_event(
+    otlp_receiver: OTLPReceiver, bizevents_receiver: BizEventsReceiver
+) -> None:
+    import threading
+
+    handle = start(otlp_receiver, bizevents_receiver, capture_content=False)
+
+    def work(n: int) -> None:
+        for i in range(50):
+            manual_call(f"t{n}-{i}", response_id=f"r{n}-{i}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    handle.shutdown()
+    events = bizevents_receiver.events(AUDIT)
+    assert len(events) == 400
+    assert len({e["span_id"] for e in events}) == 400
+    expected = sorted(f"t{n}-{i}" for n in range(8) for i in range(50))
+    assert sorted(e["gen_ai.model"] for e in events) == expected
+    assert handle.stats()["events"] == {**handle.stats()["events"], "sent": 400, "dropped": 0, "failed": 0}

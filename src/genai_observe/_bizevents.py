@@ -463,6 +463,10 @@ class CloudEventsSender:
                 wait = retry_after if retry_after is not None else min(2.0**attempt, _MAX_RETRY_WAIT_S)
                 what = f"HTTP {status}"
             except (OSError, http.client.HTTPException, ValueError) as err:  # refused, reset, timed out
+                if isinstance(getattr(err, "reason", err), ssl.SSLCertVerificationError):
+                    self._counts.add("failed", count)  # a retry would fail the same way
+                    self._counts.warn("tls", count, "Business Events endpoint's TLS certificate not trusted")
+                    return
                 wait = min(0.5 * 2.0**attempt, _MAX_RETRY_WAIT_S)
                 what = type(err).__name__
             attempt += 1

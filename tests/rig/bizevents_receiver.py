@@ -26,6 +26,7 @@ import contextlib
 import json
 import socket
 import socketserver
+import ssl
 import threading
 import time
 from collections import deque
@@ -250,8 +251,11 @@ class _Handler(BaseHTTPRequestHandler):
 class BizEventsReceiver:
     """Business Events API on 127.0.0.1 that records, parses and answers requests."""
 
-    def __init__(self, host: str = "127.0.0.1", *, token: str | None = None) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", *, token: str | None = None, tls: tuple[str, str] | None = None
+    ) -> None:
         self.host = host
+        self.tls = tls  # (certificate file, key file): serve https
         self.token = token  # when set, requests must carry "Authorization: Api-Token <token>"
         self._lock = threading.Lock()
         self._requests: list[BizRequest] = []
@@ -266,6 +270,10 @@ class BizEventsReceiver:
         self._stopping = threading.Event()
         self._server = _Server((self.host, 0), self)
         self._port = int(self._server.server_address[1])
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -300,7 +308,7 @@ class BizEventsReceiver:
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:40123``."""
-        return f"http://{self.host}:{self._port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self._port}"
 
     @property
     def ingest_url(self) -> str:
