@@ -707,3 +707,22 @@ def test_concurrent_calls_each_make_exactly_one_event(
     expected = sorted(f"t{n}-{i}" for n in range(8) for i in range(50))
     assert sorted(e["gen_ai.model"] for e in events) == expected
     assert handle.stats()["events"] == {**handle.stats()["events"], "sent": 400, "dropped": 0, "failed": 0}
+
+
+def test_a_langchain_model_over_an_instrumented_sdk_is_one_audited_call(
+    otlp_receiver: OTLPReceiver, bizevents_receiver: BizEventsReceiver, openai_server: OpenAIMockServer
+) -> None:
+    from langchain_openai import ChatOpenAI
+
+    handle = start(otlp_receiver, bizevents_receiver, instrumentations=["openai", "langchain"])
+    openai_server.script(content="hi", response_id="chatcmpl-lc-1")
+    model = ChatOpenAI(model="gpt-4o-mini", base_url=openai_server.base_url, api_key="k", max_retries=0)
+    model.invoke("Say hi")
+    assert genai_observe.record_evaluation("relevance", score_label="pass", response_id="chatcmpl-lc-1")
+    handle.shutdown()
+    (event,) = [e for e in bizevents_receiver.events(AUDIT) if e["gen_ai.operation.name"] == "chat"]
+    span = spans_by_id(otlp_receiver)[event["span_id"]]
+    assert span.scope_name.startswith("genai_observe") and span.attributes["gen_ai.provider.name"] == "openai"
+    assert event["gen_ai.usage.input_tokens"] == span.attributes["gen_ai.usage.input_tokens"]
+    (evaluation,) = bizevents_receiver.events(EVALUATION)
+    assert evaluation["span_id"] == event["span_id"]  # the span that counts, not the framework's

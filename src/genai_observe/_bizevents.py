@@ -167,6 +167,8 @@ _USAGE_KEYS: Final = (
 def on_llm_end(inv: Invocation, attrs: Mapping[str, Any], duration: float) -> None:
     """Invocation._end's hook: remember the response id; the audit event and usage log when on."""
     try:
+        if inv.yielded:  # a framework run around a call recorded inside it: that one counts
+            return
         call = inv.call
         span = inv.span
         context = span.get_span_context()
@@ -175,7 +177,7 @@ def on_llm_end(inv: Invocation, attrs: Mapping[str, Any], duration: float) -> No
                 call.response_id, context, call.provider, call.response_model or call.request_model
             )
         pipeline = _active
-        if pipeline is None or inv.yielded:  # a framework run around a call recorded inside it
+        if pipeline is None:
             return
         start, end = _times(span, duration)
         base: dict[str, Any] = {
