@@ -373,7 +373,7 @@ def test_a_hanging_endpoint_never_slows_the_app_and_shutdown_is_bounded(
 ) -> None:
     monkeypatch.setattr(_bizevents.EventPipeline, "MAX_QUEUE", 10)
     bizevents_receiver.set_response("hang")
-    handle = start(otlp_receiver, bizevents_receiver, export_timeout=1, shutdown_timeout=2)
+    handle = start(otlp_receiver, bizevents_receiver, export_timeout=3, shutdown_timeout=2)
     slowest = 0.0
     for i in range(40):
         began = time.perf_counter()
@@ -381,12 +381,12 @@ def test_a_hanging_endpoint_never_slows_the_app_and_shutdown_is_bounded(
         slowest = max(slowest, time.perf_counter() - began)
         if i == 0:
             bizevents_receiver.wait_for(lambda r: r.requests)  # the worker is stuck in the request
-    assert slowest < 0.2
+    assert slowest < 1.0  # far below the 3 s a call waiting for the stuck request would take
     stats = handle.stats()["events"]
     assert stats["dropped"] >= 20  # the queue stays bounded; drops counted
     began = time.monotonic()
     handle.shutdown()
-    assert time.monotonic() - began < 3.0
+    assert time.monotonic() - began < 3.5  # the 2 s shutdown timeout, plus scheduling slack
     assert len(otlp_receiver.spans()) == 40  # spans are unaffected
 
 

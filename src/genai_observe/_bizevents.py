@@ -232,7 +232,6 @@ def _llm_audit(
         value = call.request_attributes.get(key) or _span_attribute(span, key)
         if value is not None:
             fields[key] = value
-    _ids(fields, context)
     _outcome(fields, start, end, call.error_type)
     recorder = inv.recorder
     if recorder.capture.any:  # content: masked and capped by the recorder's policy
@@ -275,7 +274,6 @@ def on_step_end(step: Step, output: Any, error: BaseException | None) -> None:
             value = _span_attribute(span, key)
             if value is not None:
                 fields[key] = value
-        _ids(fields, context)
         if error is not None:
             from ._recorder import error_type_of
 
@@ -310,8 +308,9 @@ def _rfc3339(ns: int) -> str:
 
 
 def _finished(item: Item) -> dict[str, Any]:
-    """The event's fields as they go out: times as RFC 3339 text."""
+    """The event's fields as they go out: the span's ids as hex, times as RFC 3339 text."""
     fields = dict(item.fields)
+    _ids(fields, item.context)
     for key in (sc.EVENT_START_TIME, sc.EVENT_END_TIME):
         value = fields.get(key)
         if isinstance(value, int):
@@ -522,7 +521,7 @@ class ConsolePrinter:
 
         out = self._out or sys.stderr
         for item in items:
-            f = item.fields
+            f = _finished(item)
             kind = f.get(sc.EVENT_TYPE)
             if item.kind == EVALUATION:
                 words = [

@@ -199,7 +199,6 @@ def _record(
     for key, value in (attributes or {}).items():
         if isinstance(key, str) and key not in fields and isinstance(value, (str, bool, int, float)):
             fields[key] = policy.text(value) if isinstance(value, str) else value
-    _bizevents._ids(fields, context)
 
     now = time.time_ns()
     item = _bizevents.Item(_bizevents.EVALUATION, fields, context, now)
