@@ -23,7 +23,7 @@ from genai_observe._core.content import ContentPolicy
 from genai_observe._core.modes import CaptureMode, Profile
 from genai_observe._core.recorder import Recorder
 from genai_observe._pipeline.exporters import DELTA_TEMPORALITY
-from tests.rig.fixtures import otlp_receiver
+from tests.rig.fixtures import bizevents_receiver, otlp_receiver
 from tests.rig.fixtures_anthropic import anthropic_server, anthropic_server_session
 from tests.rig.fixtures_bedrock import aws_env, bedrock_server, bedrock_server_session
 from tests.rig.fixtures_ollama import ollama_server, ollama_server_session
@@ -35,6 +35,7 @@ __all__ = [
     "aws_env",
     "bedrock_server",
     "bedrock_server_session",
+    "bizevents_receiver",
     "ollama_server",
     "ollama_server_session",
     "openai_server",

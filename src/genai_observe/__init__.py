@@ -18,6 +18,7 @@ from ._errors import ConfigurationError, GenAIObserveError
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._evaluation import record_evaluation
     from ._manual import LLMCallContext, llm_call
     from ._pipeline.bootstrap import Handle, init, shutdown
 
@@ -27,6 +28,7 @@ _LAZY = {
     "shutdown": "._pipeline.bootstrap",
     "LLMCallContext": "._manual",
     "llm_call": "._manual",
+    "record_evaluation": "._evaluation",
 }
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "__version__",
     "init",
     "llm_call",
+    "record_evaluation",
     "shutdown",
 ]
 

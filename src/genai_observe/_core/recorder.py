@@ -26,11 +26,12 @@ from opentelemetry._logs import Logger, LoggerProvider, get_logger_provider
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation, get_meter_provider
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
-from .._core.modes import CaptureMode, Profile
 from .._version import __version__
 from . import semconv as sc
 from .agent_context import attribute_call
 from .content import TRUNCATED_MARK, ContentPolicy, mask_cut
+from .modes import CaptureMode, Profile
+from .observers import OBSERVERS
 from .record import LLMCall, ToolCall, Usage
 
 _log = logging.getLogger("genai_observe")
@@ -734,6 +735,10 @@ class Invocation:
                 recorder._emit_event(self, attrs)
             except Exception as err:
                 report_internal_error("recorder.event", err)
+        # Whoever watches finished calls (the business events of the export pipeline).
+        observer = OBSERVERS.llm_end
+        if observer is not None:
+            observer(self, attrs, duration)
 
 
 def _is_flat_content(key: str) -> bool:

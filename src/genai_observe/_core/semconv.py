@@ -259,3 +259,34 @@ GUARDRAIL_TRIGGERED: Final = "genai_observe.guardrail.triggered"  # the tripwire
 GUARDRAIL_TRIPWIRES: Final = "genai_observe.guardrail.tripwires"
 GUARDRAIL_INPUT: Final = "input"
 GUARDRAIL_OUTPUT: Final = "output"
+
+# --- Business events and their OTLP log twins (_bizevents.py, _evaluation.py) ------------
+# Dynatrace's Business Events API and the AI Observability app's audit-trail and evaluation
+# views (shared/spec/dynatrace-app-contract.md, "Business events"); the app gates on event.type.
+EVENT_TYPE: Final = "event.type"
+EVENT_PROVIDER: Final = "event.provider"  # the service that recorded the operation
+EVENT_TYPE_AUDIT: Final = "gen_ai.auditing"
+EVENT_TYPE_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
+# The usage log record (usage_logs): content-free, one per LLM call. No convention names it.
+EVENT_USAGE: Final = "genai_observe.usage"
+GEN_AI_MODEL: Final = "gen_ai.model"  # AR-048: the audit view groups by it (response, else request model)
+# Grail's names for the trace context of logs and events: links an event to its span.
+TRACE_ID: Final = "trace_id"
+SPAN_ID: Final = "span_id"
+EVENT_START_TIME: Final = "start_time"  # RFC 3339, UTC
+EVENT_END_TIME: Final = "end_time"
+EVENT_DURATION_MS: Final = "duration_ms"
+EVENT_STATUS: Final = "status"  # ok | error
+STATUS_OK: Final = "ok"
+STATUS_ERROR: Final = "error"
+GEN_AI_EVALUATION_NAME: Final = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"  # content
+GEN_AI_EVALUATION_METHOD: Final = "gen_ai.evaluation.method"
+GEN_AI_EVALUATION_SCORING_FORMAT: Final = "gen_ai.evaluation.scoring_format"
+GEN_AI_EVALUATION_TYPE: Final = "gen_ai.evaluation.type"
+GEN_AI_EVALUATION_VERSION: Final = "gen_ai.evaluation.version"
+GEN_AI_EVALUATION_SPEC_ID: Final = "gen_ai.evaluation.spec_id"
+GEN_AI_EVALUATION_INPUT_QUESTION: Final = "gen_ai.evaluation.input.question"  # content
+GEN_AI_EVALUATION_INPUT_ANSWER: Final = "gen_ai.evaluation.input.answer"  # content

@@ -28,10 +28,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from .._core.modes import Profile
 from . import semconv as sc
 from .agent_context import AgentScope, with_agent
 from .content import TRUNCATED_MARK, dumps, mask_cut
+from .modes import Profile
+from .observers import OBSERVERS
 from .recorder import (
     Recorder,
     error_type_of,
@@ -82,7 +83,12 @@ class StepRecorder:
             span = self.recorder.tracer.start_span(
                 self._span_name(kind, name), context=parent, kind=SpanKind.INTERNAL, attributes=attributes
             )
-            return Step(self, span, kind, name, scope)
+            step = Step(self, span, kind, name, scope)
+            # Kept for an observer that wants it (the audit event), only with content on.
+            wants = OBSERVERS.step_input
+            if inputs is not None and self.recorder.capture.any and wants is not None and wants():
+                step.audit_input = self._json(inputs)
+            return step
         except Exception as exc:
             report_internal_error("steps.start", exc)
             return None
@@ -137,7 +143,7 @@ class StepRecorder:
 class Step:
     """One step span in flight; :meth:`end` ends it exactly once."""
 
-    __slots__ = ("_ended", "agent", "kind", "name", "span", "steps")
+    __slots__ = ("_ended", "agent", "audit_input", "kind", "name", "span", "steps")
 
     def __init__(
         self, steps: StepRecorder, span: Span, kind: str, name: str, agent: AgentScope | None = None
@@ -149,6 +155,7 @@ class Step:
         # Agent steps: the agent LLM calls under this step are made for (see context()).
         self.agent = agent
         self._ended = False
+        self.audit_input: str | None = None  # the input's JSON, for the audit event
 
     @property
     def ended(self) -> bool:
@@ -261,6 +268,10 @@ class Step:
                 span.end()
             except Exception as exc:
                 report_internal_error("steps.span_end", exc)
+        # Whoever watches finished steps (the audit event of the export pipeline).
+        observer = OBSERVERS.step_end
+        if observer is not None:
+            observer(self, output, error)
 
 
 __all__ = ["Step", "StepRecorder"]

@@ -24,10 +24,12 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from .._core import semconv as sc
 from .._core.content import ContentPolicy
 from .._core.modes import CaptureMode, Profile
 from .._core.recorder import METRICS
 from ..instrumentation._kit import registry as _instrumentors
+from . import bizevents as _bizevents
 from . import exporters as _export
 from . import logmask as _logmask
 from . import settings as _config
@@ -99,6 +101,7 @@ class Handle:
         self._generation = 0  # bumped whenever settings change in place (llm_call's recorder)
         self._closer: int | None = None  # the thread running shutdown()
         self._shut_down = threading.Event()
+        self._events: _bizevents.EventPipeline | None = None  # business events and usage logs
 
     @property
     def enabled(self) -> bool:
@@ -151,12 +154,16 @@ class Handle:
         snapshot = self._stats.snapshot()
         if self._scraper is not None:
             snapshot["prometheus"] = self._scraper.stats()
+        if self._events is not None:
+            snapshot["events"] = self._events.stats()
         return snapshot
 
     def force_flush(self, timeout: float | None = None) -> bool:
         millis = int((timeout if timeout is not None else self.settings.shutdown_timeout) * 1000)
         METRICS.drain()
         ok = True
+        if self._events is not None:  # first: it may emit OTLP log records the providers flush
+            ok = self._events.force_flush(millis / 2000)
         for provider in self._owned:
             try:
                 ok = bool(provider.force_flush(millis)) and ok
@@ -191,6 +198,10 @@ class Handle:
             self._scraper.stop()  # the final collection goes out without waiting for a scrape
         METRICS.drain()  # points still queued for the worker go out with the final export
         millis = int((timeout if timeout is not None else self.settings.shutdown_timeout) * 1000)
+        if self._events is not None:  # half the budget at most: a dead events endpoint cannot
+            started = time.monotonic()  # cost the spans, metrics and logs their final export
+            self._events.shutdown(millis / 2000)
+            millis = max(0, millis - int((time.monotonic() - started) * 1000))
         _shutdown_within(self._owned, millis, tuple(self._pipeline.exporters), self._stats)
         if self._drop_counter is not None:
             self._drop_counter.remove()
@@ -207,6 +218,10 @@ class Handle:
         millis = int(self.settings.shutdown_timeout * 1000)
         if self._closed or millis <= 0:
             return
+        if self._events is not None:  # business events first, within half the budget
+            started = time.monotonic()
+            self._events.force_flush(millis / 2000)
+            millis = max(1, millis - int((time.monotonic() - started) * 1000))
         providers = [p for p in (self.tracer_provider, self.meter_provider, self.logger_provider) if p]
 
         def flush(provider: Any) -> None:
@@ -344,6 +359,9 @@ def init(
     disabled: bool | None = None,
     allow_insecure_token: bool | None = None,
     prometheus_targets: Iterable[str] | str | None = None,
+    audit_events: bool | None = None,
+    usage_logs: bool | None = None,
+    bizevents_endpoint: str | None = None,
 ) -> Handle:
     """Set up export and instrumentation in one call; see docs/configuration.md.
 
@@ -381,6 +399,9 @@ def init(
         disabled=disabled,
         allow_insecure_token=allow_insecure_token,
         prometheus_targets=prometheus_targets,
+        audit_events=audit_events,
+        usage_logs=usage_logs,
+        bizevents_endpoint=bizevents_endpoint,
     )
     return _start(settings, automatic=False)
 
@@ -492,6 +513,9 @@ def _apply(handle: Handle, settings: Settings) -> None:
             retired.append(pipeline.spans.swap(_span_processor(settings, stats, pipeline.exporters)))
         if pipeline.logs is not None:
             retired.append(pipeline.logs.swap(_log_processor(settings, stats, pipeline.exporters)))
+        if handle._events is not None:  # business events: the new endpoint and switches
+            handle._events.shutdown(min(settings.shutdown_timeout, _RETIRE_WAIT_S))
+            handle._events = _start_events(settings, handle.logger_provider, resource)
         if pipeline.meter_provider is not None:
             METRICS.drain()  # points of calls made before this init() belong to the old setup
             reader = _metric_reader(settings, stats, pipeline.exporters)
@@ -507,6 +531,12 @@ def _apply(handle: Handle, settings: Settings) -> None:
         # old backend finishes (or not) on a daemon thread.
         _close_within([r for r in retired if r is not None], min(settings.shutdown_timeout, _RETIRE_WAIT_S))
     _apply_content(handle, settings)
+
+
+def _start_events(settings: Settings, logger_provider: Any, resource: Any) -> _bizevents.EventPipeline:
+    """The business events pipeline (audit trail, evaluation results, usage logs); idle until used."""
+    service = str(resource.attributes.get(sc.SERVICE_NAME) or "unknown_service")
+    return _bizevents.start(settings, logger_provider, service)
 
 
 def _start_scraper(settings: Settings, readers: list[Any], resource: Any) -> Any:
@@ -779,6 +809,7 @@ def _build(settings: Settings) -> Handle:
         pipeline=pipeline,
         scraper=scraper,
     )
+    handle._events = _start_events(settings, logger_provider, resource)
     content = ContentPolicy(settings.max_content_length, settings.redact)
     for name in sorted(settings.instrumentations):
         try:

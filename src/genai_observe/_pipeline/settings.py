@@ -51,6 +51,9 @@ ENV_SHUTDOWN_TIMEOUT: Final = "GENAI_OBSERVE_SHUTDOWN_TIMEOUT"
 ENV_OPENAI_STREAM_USAGE: Final = "GENAI_OBSERVE_OPENAI_STREAM_USAGE"
 ENV_ALLOW_INSECURE_TOKEN: Final = "GENAI_OBSERVE_ALLOW_INSECURE_TOKEN"
 ENV_PROMETHEUS_TARGETS: Final = "GENAI_OBSERVE_PROMETHEUS_TARGETS"
+ENV_AUDIT_EVENTS: Final = "GENAI_OBSERVE_AUDIT_EVENTS"
+ENV_USAGE_LOGS: Final = "GENAI_OBSERVE_USAGE_LOGS"
+ENV_BIZEVENTS_ENDPOINT: Final = "GENAI_OBSERVE_BIZEVENTS_ENDPOINT"
 ENV_SAMPLER: Final = "OTEL_TRACES_SAMPLER"
 ENV_SAMPLER_ARG: Final = "OTEL_TRACES_SAMPLER_ARG"
 ENV_SIGNAL_ON: Final[dict[str, str]] = {
@@ -98,6 +101,7 @@ _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ONEAGENT_PORT: Final = 14499
 _OTLP_PATH: Final = "/api/v2/otlp"
 _SIGNAL_SUFFIX: Final = re.compile(r"/v1/(traces|metrics|logs)/?$")
+_BIZEVENTS_PATH: Final = "/api/v2/bizevents/ingest"
 
 
 class Secret:
@@ -173,6 +177,11 @@ class Settings:
     log_batch_size: int | None = None
     # Prometheus endpoints scraped into the metrics pipeline (_prometheus.py); may hold user:password.
     prometheus_targets: tuple[str, ...] = field(default=(), repr=False)
+    # Business events (_bizevents.py): the audit trail and usage logs are opt-in; evaluation
+    # results always go out. bizevents_url None: as OTLP log records (or the console).
+    audit_events: bool = False
+    usage_logs: bool = False
+    bizevents_url: str | None = None
 
     def batch_sizes(self, signal: str) -> tuple[int, int]:
         """(queue size, batch size) with the batch never larger than the queue.
@@ -571,6 +580,9 @@ def load_settings(
     disabled: bool | None = None,
     allow_insecure_token: bool | None = None,
     prometheus_targets: Iterable[str] | str | None = None,
+    audit_events: bool | None = None,
+    usage_logs: bool | None = None,
+    bizevents_endpoint: str | None = None,
 ) -> Settings:
     """Merge arguments and environment into validated :class:`Settings` (argument wins)."""
     off, env_name = _pick(disabled, ENV_DISABLED)
@@ -619,7 +631,7 @@ def load_settings(
                 "a Dynatrace API token without spaces (ASCII letters, digits and punctuation)",
                 secret=True,
             )
-        if endpoints is None:
+        if endpoints is None and _pick(bizevents_endpoint, ENV_BIZEVENTS_ENDPOINT)[0] is None:
             raise ConfigurationError(
                 _label("api_token", token_env),
                 None,
@@ -821,6 +833,18 @@ def load_settings(
         else ()
     )
 
+    audit_on, usage_on, bizevents_url = _business_events(
+        audit_events,
+        usage_logs,
+        bizevents_endpoint,
+        raw_endpoint,
+        endpoint_env,
+        endpoints,
+        signal_headers,
+        _label("api_token", token_env) if token is not None else None,
+        insecure_ok,
+    )
+
     return Settings(
         service_name=resource["service_name"],
         service_version=resource["service_version"],
@@ -854,7 +878,89 @@ def load_settings(
         log_queue_size=sizes["OTEL_BLRP_MAX_QUEUE_SIZE"],
         log_batch_size=sizes["OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"],
         prometheus_targets=targets,
+        audit_events=audit_on,
+        usage_logs=usage_on,
+        bizevents_url=bizevents_url,
     )
+
+
+def derive_bizevents_url(otlp_base: str | None) -> str | None:
+    """The Business Events API next to a Dynatrace OTLP base (``.../api/v2/otlp``), else None.
+
+    derive_base gives tenant and ActiveGate URLs that base, so ``https://abc.live.dynatrace.com``
+    and ``https://ag:9999/e/<env>/api/v2/otlp`` both lead to ``.../api/v2/bizevents/ingest``. A
+    collector or OneAgent base has no such API: events then travel as OTLP log records.
+    """
+    if not otlp_base:
+        return None
+    parts = urlsplit(otlp_base)
+    path = _SIGNAL_SUFFIX.sub("", parts.path).rstrip("/")
+    if not path.endswith(_OTLP_PATH):
+        return None
+    return urlunsplit((parts.scheme, parts.netloc, path[: -len(_OTLP_PATH)] + _BIZEVENTS_PATH, "", ""))
+
+
+def _business_events(
+    audit_events: object,
+    usage_logs: object,
+    bizevents_endpoint: object,
+    raw_endpoint: object,
+    endpoint_env: str | None,
+    endpoints: Endpoints | None,
+    signal_headers: Mapping[str, Mapping[str, str]],
+    token_label: str | None,
+    insecure_ok: bool,
+) -> tuple[bool, bool, str | None]:
+    """(audit events on, usage logs on, Business Events URL) for Settings.
+
+    The URL is GENAI_OBSERVE_BIZEVENTS_ENDPOINT as given, else derived from a Dynatrace endpoint
+    (tenant, ActiveGate, ``/api/v2/otlp``; or a logs URL under one). Requests carry the logs
+    signal's headers, so the same clear-text rule applies to it.
+    """
+    raw_audit, audit_env = _pick(audit_events, ENV_AUDIT_EVENTS)
+    audit = parse_bool(_label("audit_events", audit_env), raw_audit) if raw_audit is not None else False
+    raw_usage, usage_env = _pick(usage_logs, ENV_USAGE_LOGS)
+    usage = parse_bool(_label("usage_logs", usage_env), raw_usage) if raw_usage is not None else False
+
+    raw_url, url_env = _pick(bizevents_endpoint, ENV_BIZEVENTS_ENDPOINT)
+    url: str | None = None
+    if raw_url is not None:
+        url = str(raw_url).strip()
+        _check_url(_label("bizevents_endpoint", url_env), url)
+        setting = _label("bizevents_endpoint", url_env)
+    else:
+        base = (
+            derive_base(_label("endpoint", endpoint_env), str(raw_endpoint).strip()) if raw_endpoint else None
+        )
+        url = derive_bizevents_url(base or (endpoints.logs if endpoints is not None else None))
+        setting = _label("endpoint", endpoint_env)
+    headers = signal_headers.get("logs", {})
+    if url is not None and not insecure_ok and urlsplit(url).scheme == "http" and not is_loopback(url):
+        credential = token_label or next(
+            (f"headers for {setting}" for k in headers if is_credential_header(k)), None
+        )
+        if credential is not None:
+            raise ConfigurationError(
+                credential,
+                None,
+                f"an https:// Business Events endpoint: it would be sent in clear text to {_shown(url)}. "
+                f"Use https, or allow it explicitly with allow_insecure_token=True or "
+                f"{ENV_ALLOW_INSECURE_TOKEN}=true",
+                secret=True,
+            )
+    logs_out = endpoints is not None and endpoints.logs is not None
+    if audit and url is None and endpoints is not None and not logs_out:
+        raise ConfigurationError(
+            _label("audit_events", audit_env),
+            raw_audit,
+            f"a Business Events endpoint (a Dynatrace endpoint or {ENV_BIZEVENTS_ENDPOINT}) or logs "
+            "export on: towards other endpoints audit events travel as OTLP log records",
+        )
+    if usage and endpoints is not None and not logs_out:
+        raise ConfigurationError(
+            _label("usage_logs", usage_env), raw_usage, "logs export on: usage logs are OTLP log records"
+        )
+    return audit, usage, url
 
 
 def _prometheus_targets(setting: str, value: object) -> tuple[str, ...]:
