@@ -52,6 +52,29 @@ class OTLPSink:
         self.server.server_close()
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """One benchmarked call, built the same way for the wall-clock harness and the instruction counter.
+
+    ``setup`` builds the clients once and returns ``call(instrumented)``, which makes one call and
+    returns what the SDK returns (for a stream: what the application iterates). ``instrumented``
+    only picks the client where the two sides differ (anthropic's SDK tracing); whether our
+    instrumentor is on is decided by the caller.
+    """
+
+    name: str
+    instrumentation: str  # init()'s name for it: "openai", "anthropic", ...
+    instrumentor: Callable[[], Any]
+    setup: Callable[[], Callable[[bool], Any]]
+    chunks: int = 0  # wire events per stream; 0 for a single call
+
+
+def consume(result: Any) -> None:
+    """Iterate a stream to its end (what an application reading every chunk does)."""
+    for _ in result:
+        pass
+
+
 @dataclass
 class Result:
     name: str
@@ -210,3 +233,38 @@ def per_chunk_estimate(stream: Result, call: Result) -> Result:
         stream_row["added_cpu_us"] - call_row["added_cpu_us"]
     ) / chunks
     return stream
+
+
+def run_scenarios(
+    scenarios: Iterable[Scenario], toggle: Callable[[bool], None], *, iterations: int, warmup: int
+) -> list[Result]:
+    """Each scenario interleaved (or streamed), with ``toggle`` turning our instrumentor on and off."""
+    state = {"on": False}
+
+    def side_toggle(on: bool) -> None:
+        state["on"] = on
+        toggle(on)
+
+    results: list[Result] = []
+    for scenario in scenarios:
+        call = scenario.setup()
+
+        def once(call: Callable[[bool], Any] = call) -> Any:
+            return call(state["on"])
+
+        if scenario.chunks:
+            results.append(
+                streamed(
+                    scenario.name,
+                    once,
+                    side_toggle,
+                    chunks=scenario.chunks,
+                    iterations=iterations,
+                    warmup=warmup,
+                )
+            )
+        else:
+            results.append(
+                interleaved(scenario.name, once, side_toggle, iterations=iterations, warmup=warmup)
+            )
+    return results

@@ -7,7 +7,7 @@ would be and the SDK still parses real JSON and real Anthropic SSE bytes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
@@ -16,7 +16,7 @@ from opentelemetry import trace
 
 from genai_observe.instrumentation.anthropic import AnthropicInstrumentor
 
-from ._harness import Result, instrument_toggle, interleaved, per_chunk_estimate, streamed
+from ._harness import Result, Scenario, instrument_toggle, interleaved, per_chunk_estimate, run_scenarios
 
 CHUNKS = 100
 MODEL = "claude-sonnet-4-5"
@@ -104,60 +104,69 @@ def _client(**options: Any) -> anthropic.Anthropic:
     )
 
 
-def run(handle: Any, iterations: int, warmup: int) -> list[Result]:
-    """The baseline is an app without telemetry; the instrumented side an app after ``init()``.
+def _setup(make: Callable[[anthropic.Anthropic], Any]) -> Callable[[], Callable[[bool], Any]]:
+    """``call(instrumented)`` picks the client: the baseline is an app without telemetry.
 
     ``anthropic`` 2.x traces itself through the global tracer provider, which ``init()`` sets. An app
     without telemetry has no global provider, so the SDK's spans are no-ops: the baseline client gets
     a no-op provider. The instrumented side uses a default client, whose own span our instrumentor
-    replaces, exactly as after ``init()``. The ``vs_sdk_spans`` row instead compares against the
-    SDK's own spans exported through the same providers (an app with its own OpenTelemetry setup).
+    replaces, exactly as after ``init()``.
     """
-    plain = _client(open_telemetry={"tracer_provider": trace.NoOpTracerProvider()})
-    default = _client()
-    instrument = instrument_toggle(AnthropicInstrumentor(), handle)
-    current = {"client": plain}
 
-    def toggle(on: bool) -> None:
-        current["client"] = default if on else plain
-        instrument(on)
+    def setup() -> Callable[[bool], Any]:
+        plain = _client(open_telemetry={"tracer_provider": trace.NoOpTracerProvider()})
+        default = _client()
+        return lambda instrumented: make(default if instrumented else plain)
 
-    def create(**extra: Any) -> Any:
-        return current["client"].messages.create(
-            model=MODEL, max_tokens=256, system=SYSTEM, messages=MESSAGES, **extra
-        )
+    return setup
 
-    def text_stream() -> Iterator[str]:
-        with current["client"].messages.stream(
-            model=MODEL, max_tokens=256, system=SYSTEM, messages=MESSAGES
-        ) as stream:
-            yield from stream.text_stream
 
-    def vs_sdk_spans() -> Any:
-        return default.messages.create(model=MODEL, max_tokens=256, system=SYSTEM, messages=MESSAGES)
+def _create(client: anthropic.Anthropic, **extra: Any) -> Any:
+    return client.messages.create(model=MODEL, max_tokens=256, system=SYSTEM, messages=MESSAGES, **extra)
 
-    results = [
-        interleaved("anthropic.messages", create, toggle, iterations=iterations, warmup=warmup),
-        interleaved(
-            "anthropic.messages.vs_sdk_spans", vs_sdk_spans, instrument, iterations=iterations, warmup=warmup
-        ),
-        streamed(
+
+def _text_stream(client: anthropic.Anthropic) -> Iterator[str]:
+    with client.messages.stream(model=MODEL, max_tokens=256, system=SYSTEM, messages=MESSAGES) as stream:
+        yield from stream.text_stream
+
+
+def scenarios() -> list[Scenario]:
+    """The calls of this suite, shared by the wall-clock run and the instruction counter."""
+    return [
+        Scenario("anthropic.messages", "anthropic", AnthropicInstrumentor, _setup(_create)),
+        Scenario(
             "anthropic.messages.stream",
-            lambda: create(stream=True),
-            toggle,
-            chunks=len(_EVENTS),
-            iterations=iterations,
-            warmup=warmup,
+            "anthropic",
+            AnthropicInstrumentor,
+            _setup(lambda c: _create(c, stream=True)),
+            len(_EVENTS),
         ),
-        streamed(
+        Scenario(
             "anthropic.messages.stream_helper",
-            text_stream,
-            toggle,
-            chunks=len(_EVENTS),
-            iterations=iterations,
-            warmup=warmup,
+            "anthropic",
+            AnthropicInstrumentor,
+            _setup(_text_stream),
+            len(_EVENTS),
         ),
     ]
+
+
+def run(handle: Any, iterations: int, warmup: int) -> list[Result]:
+    """The ``vs_sdk_spans`` row compares against the SDK's own spans exported through the same
+    providers (an app with its own OpenTelemetry setup) instead of an app without telemetry."""
+    instrument = instrument_toggle(AnthropicInstrumentor(), handle)
+    results = run_scenarios(scenarios(), instrument, iterations=iterations, warmup=warmup)
+    default = _client()
+    results.insert(
+        1,
+        interleaved(
+            "anthropic.messages.vs_sdk_spans",
+            lambda: _create(default),
+            instrument,
+            iterations=iterations,
+            warmup=warmup,
+        ),
+    )
     for stream in results[2:]:
         per_chunk_estimate(stream, results[0])
     return results

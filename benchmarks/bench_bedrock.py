@@ -9,7 +9,7 @@ The frames come from the test rig's encoder, the one the instrumentation tests r
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -18,7 +18,7 @@ from tests.rig.bedrock_server import EVENTSTREAM, json_event
 
 from genai_observe.instrumentation.bedrock import BedrockInstrumentor
 
-from ._harness import Result, instrument_toggle, interleaved, per_chunk_estimate, streamed
+from ._harness import Result, Scenario, instrument_toggle, per_chunk_estimate, run_scenarios
 
 CHUNKS = 100
 MODEL = "amazon.nova-lite-v1:0"
@@ -95,30 +95,38 @@ def client() -> Any:
     return bedrock
 
 
-def run(handle: Any, iterations: int, warmup: int) -> list[Result]:
-    bedrock = client()
-    toggle = instrument_toggle(BedrockInstrumentor(), handle)
-    config = {"maxTokens": 256}
+_CONFIG = {"maxTokens": 256}
 
-    def converse() -> Any:
-        return bedrock.converse(modelId=MODEL, messages=MESSAGES, system=SYSTEM, inferenceConfig=config)
 
-    def converse_stream() -> Any:
-        response = bedrock.converse_stream(
-            modelId=MODEL, messages=MESSAGES, system=SYSTEM, inferenceConfig=config
-        )
-        return response["stream"]
+def _converse(bedrock: Any) -> Any:
+    return bedrock.converse(modelId=MODEL, messages=MESSAGES, system=SYSTEM, inferenceConfig=_CONFIG)
 
-    results = [
-        interleaved("bedrock.converse", converse, toggle, iterations=iterations, warmup=warmup),
-        streamed(
-            "bedrock.converse_stream",
-            converse_stream,
-            toggle,
-            chunks=len(_FRAMES),
-            iterations=iterations,
-            warmup=warmup,
-        ),
+
+def _converse_stream(bedrock: Any) -> Any:
+    response = bedrock.converse_stream(
+        modelId=MODEL, messages=MESSAGES, system=SYSTEM, inferenceConfig=_CONFIG
+    )
+    return response["stream"]
+
+
+def _scenario(name: str, make: Callable[[Any], Any], chunks: int = 0) -> Scenario:
+    def setup() -> Callable[[bool], Any]:
+        bedrock = client()
+        return lambda _instrumented: make(bedrock)
+
+    return Scenario(name, "bedrock", BedrockInstrumentor, setup, chunks)
+
+
+def scenarios() -> list[Scenario]:
+    """The calls of this suite, shared by the wall-clock run and the instruction counter."""
+    return [
+        _scenario("bedrock.converse", _converse),
+        _scenario("bedrock.converse_stream", _converse_stream, len(_FRAMES)),
     ]
+
+
+def run(handle: Any, iterations: int, warmup: int) -> list[Result]:
+    toggle = instrument_toggle(BedrockInstrumentor(), handle)
+    results = run_scenarios(scenarios(), toggle, iterations=iterations, warmup=warmup)
     per_chunk_estimate(results[1], results[0])
     return results

@@ -8,6 +8,7 @@ real NDJSON stream lines.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ import ollama
 
 from genai_observe.instrumentation.ollama import OllamaInstrumentor
 
-from ._harness import Result, instrument_toggle, interleaved, per_chunk_estimate, streamed
+from ._harness import Result, Scenario, instrument_toggle, per_chunk_estimate, run_scenarios
 
 CHUNKS = 100
 MODEL = "llama3.2"
@@ -78,25 +79,26 @@ MESSAGES: Any = [
 ]
 
 
-def run(handle: Any, iterations: int, warmup: int) -> list[Result]:
-    client = ollama.Client(host="http://127.0.0.1:11434", transport=httpx.MockTransport(_handler))
-    toggle = instrument_toggle(OllamaInstrumentor(), handle)
-    results = [
-        interleaved(
-            "ollama.chat",
-            lambda: client.chat(model=MODEL, messages=MESSAGES),
-            toggle,
-            iterations=iterations,
-            warmup=warmup,
-        ),
-        streamed(
-            "ollama.chat.stream",
-            lambda: client.chat(model=MODEL, messages=MESSAGES, stream=True),
-            toggle,
-            chunks=CHUNKS,
-            iterations=iterations,
-            warmup=warmup,
+def _scenario(name: str, make: Callable[[ollama.Client], Any], chunks: int = 0) -> Scenario:
+    def setup() -> Callable[[bool], Any]:
+        client = ollama.Client(host="http://127.0.0.1:11434", transport=httpx.MockTransport(_handler))
+        return lambda _instrumented: make(client)
+
+    return Scenario(name, "ollama", OllamaInstrumentor, setup, chunks)
+
+
+def scenarios() -> list[Scenario]:
+    """The calls of this suite, shared by the wall-clock run and the instruction counter."""
+    return [
+        _scenario("ollama.chat", lambda c: c.chat(model=MODEL, messages=MESSAGES)),
+        _scenario(
+            "ollama.chat.stream", lambda c: c.chat(model=MODEL, messages=MESSAGES, stream=True), CHUNKS
         ),
     ]
+
+
+def run(handle: Any, iterations: int, warmup: int) -> list[Result]:
+    toggle = instrument_toggle(OllamaInstrumentor(), handle)
+    results = run_scenarios(scenarios(), toggle, iterations=iterations, warmup=warmup)
     per_chunk_estimate(results[1], results[0])
     return results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -10,7 +11,7 @@ import openai
 
 from genai_observe.instrumentation.openai import OpenAIInstrumentor
 
-from ._harness import Result, instrument_toggle, interleaved, per_chunk_estimate, streamed
+from ._harness import Result, Scenario, instrument_toggle, per_chunk_estimate, run_scenarios
 
 CHUNKS = 100
 _CHAT = json.dumps(
@@ -130,55 +131,48 @@ LONG_MESSAGES: Any = [
 ]
 
 
-def run(handle: Any, iterations: int, warmup: int) -> list[Result]:
-    client = openai.OpenAI(
+def _client() -> openai.OpenAI:
+    return openai.OpenAI(
         api_key="bench",
         base_url="https://api.openai.com/v1",
         max_retries=0,
         http_client=httpx2.Client(transport=httpx2.MockTransport(_handler)),
     )
-    toggle = instrument_toggle(OpenAIInstrumentor(), handle)
-    results = [
-        interleaved(
-            "openai.chat",
-            lambda: client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES),
-            toggle,
-            iterations=iterations,
-            warmup=warmup,
-        ),
-        interleaved(
+
+
+def _scenario(name: str, make: Callable[[openai.OpenAI], Any], chunks: int = 0) -> Scenario:
+    def setup() -> Callable[[bool], Any]:
+        client = _client()
+        return lambda _instrumented: make(client)
+
+    return Scenario(name, "openai", OpenAIInstrumentor, setup, chunks)
+
+
+def scenarios() -> list[Scenario]:
+    """The calls of this suite, shared by the wall-clock run and the instruction counter."""
+    return [
+        _scenario("openai.chat", lambda c: c.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)),
+        _scenario(
             "openai.chat.long_prompt",
-            lambda: client.chat.completions.create(model="gpt-4o-mini", messages=LONG_MESSAGES),
-            toggle,
-            iterations=iterations,
-            warmup=warmup,
+            lambda c: c.chat.completions.create(model="gpt-4o-mini", messages=LONG_MESSAGES),
         ),
-        interleaved(
+        _scenario(
             "openai.embeddings",
-            lambda: client.embeddings.create(model="text-embedding-3-small", input="hello world"),
-            toggle,
-            iterations=iterations,
-            warmup=warmup,
+            lambda c: c.embeddings.create(model="text-embedding-3-small", input="hello world"),
         ),
-        interleaved(
-            "openai.responses",
-            lambda: client.responses.create(model="gpt-4.1", input="Hello there!"),
-            toggle,
-            iterations=iterations,
-            warmup=warmup,
-        ),
-    ]
-    results.append(
-        streamed(
+        _scenario("openai.responses", lambda c: c.responses.create(model="gpt-4.1", input="Hello there!")),
+        _scenario(
             "openai.chat.stream",
-            lambda: client.chat.completions.create(
+            lambda c: c.chat.completions.create(
                 model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
             ),
-            toggle,
             chunks=CHUNKS + 1,
-            iterations=iterations,
-            warmup=warmup,
-        )
-    )
+        ),
+    ]
+
+
+def run(handle: Any, iterations: int, warmup: int) -> list[Result]:
+    toggle = instrument_toggle(OpenAIInstrumentor(), handle)
+    results = run_scenarios(scenarios(), toggle, iterations=iterations, warmup=warmup)
     per_chunk_estimate(results[-1], results[0])
     return results

@@ -1,6 +1,7 @@
 """Run the benchmark suite (docs/performance.md).
 
 `python -m benchmarks.run [--quick] [--content on|off] [--profile dynatrace|latest] [--only SUITES] [--json]`
+`python -m benchmarks.run --instructions [--only SCENARIOS_OR_SUITES] [--calls N,M] [--stream-calls N,M]`
 """
 
 from __future__ import annotations
@@ -31,6 +32,48 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     return [" | ".join(keys)] + [" | ".join(str(r.get(k, "")) for k in keys) for r in rows]
 
 
+def _pair(text: str, parser: argparse.ArgumentParser) -> tuple[int, int]:
+    try:
+        n, m = (int(v) for v in text.split(","))
+    except ValueError:
+        parser.error(f"expected N,M (two integers), got {text!r}")
+    if not 0 <= n < m:
+        parser.error(f"expected 0 <= N < M, got {text!r}")
+    return n, m
+
+
+def _instructions(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """The instruction-count mode: one row per scenario (benchmarks/_instructions.py)."""
+    import shutil
+
+    from . import _instructions as counted
+
+    if shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind (apt-get install valgrind)")
+    only = [s for s in args.only.split(",") if s]
+    names = [n for n in counted.SCENARIOS if not only or n in only or n.split(".", 1)[0] in only]
+    unknown = [s for s in only if s not in counted.SCENARIOS and s not in counted.SUITES]
+    if unknown:
+        parser.error(f"unknown scenario(s) or suite(s) for --instructions: {', '.join(unknown)}")
+    rows = counted.measure(
+        names,
+        _pair(args.calls, parser),
+        _pair(args.stream_calls, parser),
+        jobs=args.jobs,
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(
+            f"# instructions per call (valgrind --tool=callgrind, every thread), "
+            f"{platform.python_implementation()} {platform.python_version()}, {time.strftime('%Y-%m-%d')}; "
+            "content on, profile dynatrace"
+        )
+        print("\n".join(_table(rows)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
@@ -38,7 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=["dynatrace", "latest"], default="dynatrace")
     parser.add_argument("--only", default="", help=f"comma-separated suites: {','.join(SUITES + EXTRAS)}")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per call under valgrind --tool=callgrind: bare, ours and the SDK floor",
+    )
+    parser.add_argument("--calls", default="10,60", help="--instructions: N,M calls per single-call child")
+    parser.add_argument("--stream-calls", default="2,12", help="--instructions: N,M calls per stream child")
+    parser.add_argument("--jobs", type=int, default=2, help="--instructions: children run at once")
     args = parser.parse_args(argv)
+    if args.instructions:
+        return _instructions(args, parser)
     iterations, warmup = (400, 100) if args.quick else (3000, 500)
     only = [s for s in args.only.split(",") if s]
     unknown = sorted(set(only) - set(SUITES + EXTRAS))
