@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import copy
 import gc
 import pickle
+import time
 from collections.abc import AsyncIterator, Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -147,6 +150,58 @@ def test_exhausted_stream_is_transparent_and_ends_once(telemetry: Telemetry) -> 
     assert metrics[sc.METRIC_TIME_PER_OUTPUT_CHUNK][0].count == 2
 
 
+# Chunk arrival times (seconds after the call) chosen so the gaps fall in different buckets.
+ARRIVALS = [0.5, 0.505, 0.53, 0.6, 1.0, 2.5, 2.5]
+
+
+def _per_chunk_points(telemetry: Telemetry) -> tuple[Any, Any, Invocation]:
+    invocations: list[Invocation] = []
+    acc = Accumulator()
+
+    def on_result(inv: Invocation, result: Any) -> Any:
+        invocations.append(inv)
+        return SyncStreamProxy(result, inv, acc.on_chunk, acc.fill)
+
+    proxy = run_sync(telemetry.recorder(), build, lambda: SDKStream(list("abcdefg")), (), {}, on_result)
+    list(proxy)
+    metrics = telemetry.metrics()
+    (ttfc,) = metrics[sc.METRIC_TIME_TO_FIRST_CHUNK]
+    (tpoc,) = metrics[sc.METRIC_TIME_PER_OUTPUT_CHUNK]
+    return ttfc, tpoc, invocations[0]
+
+
+def test_time_per_output_chunk_has_one_value_per_gap(
+    telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The histogram holds exactly the gaps between consecutive chunks: count, sum, min, max, buckets."""
+    from genai_observe import _streams
+
+    arrivals = [time.perf_counter() + t for t in ARRIVALS]  # in the future: the call starts now
+    clock = iter(arrivals)
+    monkeypatch.setattr(_streams, "_perf_counter", lambda: next(clock))
+    ttfc, tpoc, inv = _per_chunk_points(telemetry)
+    gaps = [b - a for a, b in pairwise(arrivals)]
+    assert tpoc.count == len(gaps) == 6
+    assert tpoc.sum == pytest.approx(sum(gaps), rel=1e-12)
+    assert (tpoc.min, tpoc.max) == (min(gaps), max(gaps))
+    assert list(tpoc.explicit_bounds) == list(sc.DURATION_BUCKETS)
+    expected = [0] * (len(sc.DURATION_BUCKETS) + 1)
+    for gap in gaps:
+        expected[bisect.bisect_left(sc.DURATION_BUCKETS, gap)] += 1
+    assert list(tpoc.bucket_counts) == expected
+    assert inv.chunk_gaps == gaps
+    # Time to first chunk: from the call's start to the first arrival, once.
+    assert ttfc.count == 1
+    assert ttfc.sum == pytest.approx(arrivals[0] - inv.started, rel=1e-12)
+
+
+def test_time_per_output_chunk_with_the_real_clock(telemetry: Telemetry) -> None:
+    _ttfc, tpoc, inv = _per_chunk_points(telemetry)
+    gaps = inv.chunk_gaps
+    assert gaps is not None and tpoc.count == len(gaps) == 6
+    assert tpoc.sum == pytest.approx(sum(gaps), rel=1e-12) and all(g >= 0 for g in gaps)
+
+
 def test_break_then_garbage_collected_ends_once(telemetry: Telemetry) -> None:
     proxy = sync_stream(telemetry, SDKStream(["a", "b", "c"]))
     for chunk in proxy:
@@ -279,7 +334,7 @@ def test_unbounded_stream_keeps_bounded_timing_state(telemetry: Telemetry) -> No
     for _ in proxy:
         pass
     gaps = inv_holder[0].chunk_gaps
-    assert gaps is not None and len(gaps) <= 8192
+    assert gaps is not None and len(gaps) == 8192  # the first 8192 gaps; later chunks not timed
 
 
 class PicklableStream:

@@ -18,6 +18,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
@@ -38,8 +39,9 @@ _log = logging.getLogger("genai_observe")
 
 _SCOPE: Final = "genai_observe"
 # Inter-chunk gaps kept per stream for time_per_output_chunk; bounded so a runaway stream
-# cannot grow memory without limit.
+# cannot grow memory without limit. A stream keeps its chunks' arrival times (one more than gaps).
 _MAX_CHUNK_GAPS: Final = 8192
+MAX_CHUNK_TIMES: Final = _MAX_CHUNK_GAPS + 1
 _SUPPRESS_KEY: Final = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 _ACTIVE_KEY: Final = otel_context.create_key("genai_observe.active_recorder")
 # A framework's model run that may wrap a provider call (see Invocation.yielding_context).
@@ -534,9 +536,13 @@ class Recorder:
     # --- metrics and events --------------------------------------------------------------------
 
     def _record_metrics(
-        self, call: MetricSnapshot, duration: float, ttfc: float | None, gaps: list[float] | None
+        self, call: MetricSnapshot, duration: float, ttfc: float | None, times: list[float] | None
     ) -> None:
-        """Runs on the metrics worker thread (see MetricsWorker), never on the app's."""
+        """Runs on the metrics worker thread (see MetricsWorker), never on the app's.
+
+        ``times``: the chunks' arrival times; each gap between consecutive ones is one
+        time_per_output_chunk value (computed here, off the app's thread).
+        """
         attrs = self.metric_attributes(call)
         self._duration.record(duration, attrs)
         u = call.usage
@@ -566,8 +572,12 @@ class Recorder:
                 self._guardrails.add(1, {**guard, sc.GEN_AI_GUARDRAIL_TYPE: kind})
         if ttfc is not None:
             self._ttfc.record(ttfc, attrs)
-            for gap in gaps or ():
-                self._tpoc.record(gap, attrs)
+            if times:
+                record = self._tpoc.record
+                last = times[0]
+                for now in times[1:]:
+                    record(now - last, attrs)
+                    last = now
 
     def _emit_event(self, inv: Invocation, span_attributes: dict[str, Any]) -> None:
         logger = self._logger
@@ -604,9 +614,7 @@ class Invocation:
         "_ended",
         "_token",
         "call",
-        "chunk_gaps",
-        "first_chunk_at",
-        "last_chunk_at",
+        "chunk_times",
         "recorder",
         "span",
         "started",
@@ -618,9 +626,9 @@ class Invocation:
         self.call = call
         self.span = span
         self.started = time.perf_counter()
-        self.first_chunk_at: float | None = None
-        self.last_chunk_at = 0.0
-        self.chunk_gaps: list[float] | None = None
+        # perf_counter() at each chunk's arrival, the first MAX_CHUNK_TIMES of them: the stream
+        # proxies append to it directly (per chunk, so no method call); gaps are taken off-thread.
+        self.chunk_times: list[float] = []
         self._ended = False
         self._token: object | None = None
         # Set when another LLM call was recorded under yielding_context(): that one counts.
@@ -656,15 +664,22 @@ class Invocation:
 
     def chunk(self) -> None:
         """Note the arrival of one streamed chunk (cheap: called per chunk)."""
-        now = time.perf_counter()
-        if self.first_chunk_at is None:
-            self.first_chunk_at = now
-            self.chunk_gaps = []
-        else:
-            gaps = self.chunk_gaps
-            if gaps is not None and len(gaps) < _MAX_CHUNK_GAPS:
-                gaps.append(now - self.last_chunk_at)
-        self.last_chunk_at = now
+        times = self.chunk_times
+        if len(times) < MAX_CHUNK_TIMES:
+            times.append(time.perf_counter())
+
+    @property
+    def first_chunk_at(self) -> float | None:
+        times = self.chunk_times
+        return times[0] if times else None
+
+    @property
+    def chunk_gaps(self) -> list[float] | None:
+        """The time_per_output_chunk values: None before the first chunk."""
+        times = self.chunk_times
+        if not times:
+            return None
+        return [later - earlier for earlier, later in pairwise(times)]
 
     def finish(self, fill: Callable[[LLMCall], None] | None = None, *, end_reason: str | None = None) -> None:
         """Complete the record with ``fill`` (the adapter's response reader) and end everything."""
@@ -721,14 +736,14 @@ class Invocation:
                 span.end()
             except Exception as err:
                 report_internal_error("recorder.span_end", err)
-        first = self.first_chunk_at
+        times = self.chunk_times
         if not self.yielded:
             METRICS.submit(
                 recorder._record_metrics,
                 MetricSnapshot.of(self.call),
                 duration,
-                None if first is None else first - self.started,
-                self.chunk_gaps,
+                times[0] - self.started if times else None,
+                times or None,
             )
         if recorder._logger is not None:
             try:

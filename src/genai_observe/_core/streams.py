@@ -16,6 +16,7 @@ import atexit
 import copy
 import copyreg
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -23,9 +24,10 @@ from typing import Any
 import wrapt
 
 from .record import LLMCall
-from .recorder import Invocation, report_internal_error
+from .recorder import MAX_CHUNK_TIMES, Invocation, report_internal_error
 
 ChunkHandler = Callable[[Any], None]
+_perf_counter = time.perf_counter
 Filler = Callable[[LLMCall], None]
 
 END_EXHAUSTED = "exhausted"
@@ -103,6 +105,7 @@ class _ProxyBase(SeeThrough, wrapt.ObjectProxy):  # type: ignore[type-arg]
     ) -> None:
         super().__init__(wrapped)
         self._self_inv = inv
+        self._self_times = inv.chunk_times  # Invocation.chunk(), inlined in __next__/__anext__
         self._self_on_chunk = on_chunk
         self._self_fill = fill
         try:
@@ -111,13 +114,16 @@ class _ProxyBase(SeeThrough, wrapt.ObjectProxy):  # type: ignore[type-arg]
             report_internal_error("stream.track", exc)
 
     def _self_chunk(self, chunk: Any) -> None:
-        try:
-            self._self_inv.chunk()
-            handler = self._self_on_chunk
-            if handler is not None:
+        """Per chunk, so kept short: note its arrival time, hand it to the accumulator."""
+        times = self._self_times
+        if len(times) < MAX_CHUNK_TIMES:
+            times.append(_perf_counter())
+        handler = self._self_on_chunk
+        if handler is not None:
+            try:
                 handler(chunk)
-        except Exception as exc:
-            report_internal_error("stream.on_chunk", exc)
+            except Exception as exc:
+                report_internal_error("stream.on_chunk", exc)
 
     def _self_end(self, reason: str) -> None:
         inv = self._self_inv
@@ -168,7 +174,16 @@ class SyncStreamProxy(_ProxyBase):
         except BaseException as exc:
             self._self_fail(exc)
             raise
-        self._self_chunk(chunk)
+        # _self_chunk, inlined: this runs once per chunk.
+        times = self._self_times
+        if len(times) < MAX_CHUNK_TIMES:
+            times.append(_perf_counter())
+        handler = self._self_on_chunk
+        if handler is not None:
+            try:
+                handler(chunk)
+            except Exception as exc:
+                report_internal_error("stream.on_chunk", exc)
         return chunk
 
     def close(self) -> Any:
@@ -216,7 +231,16 @@ class AsyncStreamProxy(_ProxyBase):
         except BaseException as exc:
             self._self_fail(exc)
             raise
-        self._self_chunk(chunk)
+        # _self_chunk, inlined: this runs once per chunk.
+        times = self._self_times
+        if len(times) < MAX_CHUNK_TIMES:
+            times.append(_perf_counter())
+        handler = self._self_on_chunk
+        if handler is not None:
+            try:
+                handler(chunk)
+            except Exception as exc:
+                report_internal_error("stream.on_chunk", exc)
         return chunk
 
     async def close(self) -> Any:
