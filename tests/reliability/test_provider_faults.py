@@ -21,6 +21,7 @@ from opentelemetry.trace import StatusCode
 
 from genai_observe._core import recorder as _recorder
 from genai_observe._core import semconv as sc
+from genai_observe._core import streams as _streams
 from genai_observe.instrumentation import ollama as ollama_instrumentation
 from genai_observe.instrumentation import openai as openai_instrumentation
 from genai_observe.instrumentation.anthropic import _adapter as anthropic_ad
@@ -746,7 +747,8 @@ HOOKS: dict[str, list[tuple[str, Callable[[pytest.MonkeyPatch], None], str | Non
         ("Recorder._start_attributes", _hook(_recorder, "Recorder._start_attributes"), None),
         ("Recorder._end_attributes", _hook(_recorder, "Recorder._end_attributes"), None),
         ("Recorder._record_metrics", _hook(_recorder, "Recorder._record_metrics"), None),
-        ("Invocation.chunk", _hook(_recorder, "Invocation.chunk"), None),
+        # The stream proxies time each chunk inline (no Invocation.chunk call per chunk).
+        ("stream chunk timing", _hook(_streams, "_perf_counter"), None),
     ],
 }
 HOOK_CASES = [

@@ -115,15 +115,15 @@ class _ProxyBase(SeeThrough, wrapt.ObjectProxy):  # type: ignore[type-arg]
 
     def _self_chunk(self, chunk: Any) -> None:
         """Per chunk, so kept short: note its arrival time, hand it to the accumulator."""
-        times = self._self_times
-        if len(times) < MAX_CHUNK_TIMES:
-            times.append(_perf_counter())
-        handler = self._self_on_chunk
-        if handler is not None:
-            try:
+        try:
+            times = self._self_times
+            if len(times) < MAX_CHUNK_TIMES:
+                times.append(_perf_counter())
+            handler = self._self_on_chunk
+            if handler is not None:
                 handler(chunk)
-            except Exception as exc:
-                report_internal_error("stream.on_chunk", exc)
+        except Exception as exc:
+            report_internal_error("stream.on_chunk", exc)
 
     def _self_end(self, reason: str) -> None:
         inv = self._self_inv
@@ -174,16 +174,15 @@ class SyncStreamProxy(_ProxyBase):
         except BaseException as exc:
             self._self_fail(exc)
             raise
-        # _self_chunk, inlined: this runs once per chunk.
-        times = self._self_times
-        if len(times) < MAX_CHUNK_TIMES:
-            times.append(_perf_counter())
-        handler = self._self_on_chunk
-        if handler is not None:
-            try:
+        try:  # _self_chunk, inlined: this runs once per chunk
+            times = self._self_times
+            if len(times) < MAX_CHUNK_TIMES:
+                times.append(_perf_counter())
+            handler = self._self_on_chunk
+            if handler is not None:
                 handler(chunk)
-            except Exception as exc:
-                report_internal_error("stream.on_chunk", exc)
+        except Exception as exc:
+            report_internal_error("stream.on_chunk", exc)
         return chunk
 
     def close(self) -> Any:
@@ -231,16 +230,15 @@ class AsyncStreamProxy(_ProxyBase):
         except BaseException as exc:
             self._self_fail(exc)
             raise
-        # _self_chunk, inlined: this runs once per chunk.
-        times = self._self_times
-        if len(times) < MAX_CHUNK_TIMES:
-            times.append(_perf_counter())
-        handler = self._self_on_chunk
-        if handler is not None:
-            try:
+        try:  # _self_chunk, inlined: this runs once per chunk
+            times = self._self_times
+            if len(times) < MAX_CHUNK_TIMES:
+                times.append(_perf_counter())
+            handler = self._self_on_chunk
+            if handler is not None:
                 handler(chunk)
-            except Exception as exc:
-                report_internal_error("stream.on_chunk", exc)
+        except Exception as exc:
+            report_internal_error("stream.on_chunk", exc)
         return chunk
 
     async def close(self) -> Any:
