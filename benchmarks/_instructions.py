@@ -213,8 +213,23 @@ def _once(scenario: Scenario, call: Callable[[bool], Any], instrumented: bool) -
         consume(result)
 
 
+# Valgrind runs the child about 50 times slower than natively, so timers fire about 50 times as
+# often per call: the GIL's forced hand-over between threads (every 5 ms) and the metrics worker's
+# wake-up (every 100 ms). Both are scaled by that factor in every child, so the counts hold the
+# work itself, with about as many hand-overs and wake-ups per call as a native run has.
+SLOWDOWN = 50
+
+
+def _scale_timers() -> None:
+    from genai_observe._recorder import METRICS
+
+    sys.setswitchinterval(sys.getswitchinterval() * SLOWDOWN)
+    METRICS.INTERVAL_S = METRICS.INTERVAL_S * SLOWDOWN  # type: ignore[misc]
+
+
 def child(name: str, side: str, calls: int) -> dict[str, Any]:
     """Make ``calls`` calls of scenario ``name`` on ``side`` (after WARMUP more); flush everything."""
+    _scale_timers()
     scenario = find_scenario(name)
     call = scenario.setup()
     providers: tuple[Any, Any, Any] | None = None
