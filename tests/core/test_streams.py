@@ -174,7 +174,7 @@ def test_time_per_output_chunk_has_one_value_per_gap(
     telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The histogram holds exactly the gaps between consecutive chunks: count, sum, min, max, buckets."""
-    from genai_observe import _streams
+    from genai_observe._core import streams as _streams
 
     arrivals = [time.perf_counter() + t for t in ARRIVALS]  # in the future: the call starts now
     clock = iter(arrivals)
