@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Final
@@ -536,7 +536,7 @@ class Recorder:
     # --- metrics and events --------------------------------------------------------------------
 
     def _record_metrics(
-        self, call: MetricSnapshot, duration: float, ttfc: float | None, times: list[float] | None
+        self, call: MetricSnapshot, duration: float, ttfc: float | None, times: Sequence[float] | None
     ) -> None:
         """Runs on the metrics worker thread (see MetricsWorker), never on the app's.
 
@@ -628,7 +628,8 @@ class Invocation:
         self.started = time.perf_counter()
         # perf_counter() at each chunk's arrival, the first MAX_CHUNK_TIMES of them: the stream
         # proxies append to it directly (per chunk, so no method call); gaps are taken off-thread.
-        self.chunk_times: list[float] = []
+        # A list only once something streams (streaming_times()): most calls never do.
+        self.chunk_times: list[float] | tuple[()] = ()
         self._ended = False
         self._token: object | None = None
         # Set when another LLM call was recorded under yielding_context(): that one counts.
@@ -662,9 +663,16 @@ class Invocation:
     def ended(self) -> bool:
         return self._ended
 
+    def streaming_times(self) -> list[float]:
+        """The list chunk arrival times go into, made on first use."""
+        times = self.chunk_times
+        if isinstance(times, tuple):
+            times = self.chunk_times = []
+        return times
+
     def chunk(self) -> None:
         """Note the arrival of one streamed chunk (cheap: called per chunk)."""
-        times = self.chunk_times
+        times = self.streaming_times()
         if len(times) < MAX_CHUNK_TIMES:
             times.append(time.perf_counter())
 

@@ -105,7 +105,7 @@ class _ProxyBase(SeeThrough, wrapt.ObjectProxy):  # type: ignore[type-arg]
     ) -> None:
         super().__init__(wrapped)
         self._self_inv = inv
-        self._self_times = inv.chunk_times  # Invocation.chunk(), inlined in __next__/__anext__
+        self._self_times = inv.streaming_times()  # Invocation.chunk(), inlined in __next__/__anext__
         self._self_on_chunk = on_chunk
         self._self_fill = fill
         try:
