@@ -27,6 +27,7 @@ from opentelemetry.trace import SpanContext
 
 from ._core import semconv as sc
 from ._core.content import ContentPolicy
+from ._core.recorder import report_internal_error
 from ._pipeline import bizevents as _bizevents
 from ._version import __version__
 
@@ -110,7 +111,7 @@ def record_evaluation(
     try:
         return _record(name, score_value, texts, span_context, response_id, attributes)
     except Exception as exc:
-        _bizevents._internal_error("evaluation.record", exc)
+        report_internal_error("evaluation.record", exc)
         return False
 
 

@@ -42,6 +42,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext
 
 from .._core import semconv as sc
 from .._core.observers import OBSERVERS
+from .._core.recorder import report_internal_error
 from .._version import __version__
 
 if TYPE_CHECKING:
@@ -64,18 +65,6 @@ _MAX_RETRY_WAIT_S: Final = 30.0
 # Dynatrace accepts up to a few MB per Business Events request; batches stay well below.
 _REQUEST_BUDGET: Final = 1_000_000
 _REPORT_EVERY_S: Final = 60.0
-_reported: set[str] = set()
-
-
-def _internal_error(where: str, exc: BaseException | None = None) -> None:
-    """Log a failure of our own code once per place, at debug level (as the recorder does)."""
-    if where in _reported:
-        return
-    _reported.add(where)  # bounded: `where` is always a literal
-    try:
-        _log.debug("genai_observe: internal error in %s (reported once)", where, exc_info=exc)
-    except Exception:
-        pass
 
 
 # --- response id -> span, for record_evaluation(response_id=...) ------------------------------
@@ -205,7 +194,7 @@ def on_llm_end(inv: Invocation, attrs: Mapping[str, Any], duration: float) -> No
                 Item(AUDIT, _llm_audit(pipeline, inv, attrs, base, context, start, end), context, end)
             )
     except Exception as exc:
-        _internal_error("bizevents.llm_end", exc)
+        report_internal_error("bizevents.llm_end", exc)
 
 
 def _llm_audit(
@@ -291,7 +280,7 @@ def on_step_end(step: Step, output: Any, error: BaseException | None) -> None:
                 fields[sc.GEN_AI_TOOL_CALL_RESULT if tool else sc.TRACELOOP_ENTITY_OUTPUT] = result
         pipeline.submit(Item(AUDIT, fields, context, end))
     except Exception as exc:
-        _internal_error("bizevents.step_end", exc)
+        report_internal_error("bizevents.step_end", exc)
 
 
 def wants_step_input() -> bool:
@@ -659,7 +648,7 @@ class EventPipeline:
                 try:
                     self._deliver(batch)
                 except Exception as exc:
-                    _internal_error("bizevents.deliver", exc)
+                    report_internal_error("bizevents.deliver", exc)
                 finally:
                     self._sending = False
 
