@@ -150,8 +150,8 @@ def _capture(scenario: Scenario, call: Callable[[bool], Any], providers: tuple[A
     """Make one instrumented call and note its spans (attributes at start and at end) and records."""
     from opentelemetry.sdk.trace import SpanProcessor
 
+    from genai_observe._core.metrics import METRICS
     from genai_observe._core.modes import CaptureMode
-    from genai_observe._core.recorder import METRICS
 
     tracer_provider, meter_provider, reader = providers
     started: dict[int, dict[str, Any]] = {}
@@ -221,7 +221,7 @@ SLOWDOWN = 50
 
 
 def _scale_timers() -> None:
-    from genai_observe._core.recorder import METRICS
+    from genai_observe._core.metrics import METRICS
 
     sys.setswitchinterval(sys.getswitchinterval() * SLOWDOWN)
     METRICS.INTERVAL_S = METRICS.INTERVAL_S * SLOWDOWN  # type: ignore[misc]
@@ -257,7 +257,7 @@ def child(name: str, side: str, calls: int) -> dict[str, Any]:
             replay(tracer)
     out: dict[str, Any] = {"scenario": name, "side": side, "calls": calls}
     if providers is not None:
-        from genai_observe._core.recorder import METRICS
+        from genai_observe._core.metrics import METRICS
 
         # Everything the calls left to background threads is done inside the counted run.
         providers[0].force_flush()

@@ -27,7 +27,7 @@ from opentelemetry.trace import SpanContext
 
 from ._core import semconv as sc
 from ._core.content import ContentPolicy
-from ._core.recorder import report_internal_error
+from ._core.diagnostics import report_internal_error
 from ._pipeline import bizevents as _bizevents
 from ._version import __version__
 

@@ -10,9 +10,10 @@ from typing import Any
 
 from ._core import semconv as sc
 from ._core.content import ContentPolicy
+from ._core.diagnostics import report_internal_error
 from ._core.modes import CaptureMode, Profile
 from ._core.record import Choice, LLMCall, Message, ToolCall, Usage
-from ._core.recorder import Invocation, Recorder, report_internal_error
+from ._core.recorder import Invocation, Recorder
 from ._errors import ConfigurationError
 from ._pipeline import bootstrap as _bootstrap
 from ._pipeline.settings import capture_from_env, profile_from_env

@@ -359,6 +359,7 @@ def test_worker_mid_record_is_waited_for(telemetry: Telemetry, openai_server: Op
     collection: the collection waits for it instead of reading around it."""
     import threading
 
+    from genai_observe._core import metrics as _metrics
     from genai_observe._core import recorder as _recorder
 
     taken = threading.Event()
@@ -371,11 +372,11 @@ def test_worker_mid_record_is_waited_for(telemetry: Telemetry, openai_server: Op
         original(self, *args)
 
     with instrumented(telemetry, "openai"):
-        _recorder.METRICS.drain()  # nothing of earlier tests pending
+        _metrics.METRICS.drain()  # nothing of earlier tests pending
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(_recorder.Recorder, "_record_metrics", slow)
             _openai(openai_server)
-            worker = threading.Thread(target=_recorder.METRICS.drain)
+            worker = threading.Thread(target=_metrics.METRICS.drain)
             worker.start()  # stands in for the worker thread's own drain
             assert taken.wait(5)
             threading.Timer(0.2, release.set).start()

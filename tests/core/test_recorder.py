@@ -379,7 +379,7 @@ def test_metrics_worker_records_on_the_caller_when_no_thread_can_start(
     submitted then is recorded at once on the submitting thread, never raised or left queued."""
     import threading
 
-    from genai_observe._core.recorder import MetricsWorker
+    from genai_observe._core.metrics import MetricsWorker
 
     def refuse(self: threading.Thread) -> None:
         raise RuntimeError("can't create new thread at interpreter shutdown")

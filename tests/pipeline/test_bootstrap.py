@@ -414,7 +414,7 @@ def test_queue_drops_are_counted_and_summarised(
 def test_metric_points_dropped_on_a_full_queue_are_counted_and_reported(
     otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from genai_observe._core.recorder import METRICS
+    from genai_observe._core.metrics import METRICS
 
     caplog.set_level(logging.WARNING)
     handle = start(otlp_receiver, logs=False)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import genai_observe
-from genai_observe._core import recorder as _recorder
+from genai_observe._core import metrics as _metrics
 from genai_observe._pipeline import exporters as _export
 from tests.rig.otlp_receiver import OTLPReceiver
 
@@ -112,12 +112,12 @@ def test_queues_stay_bounded_with_a_hanging_backend(monkeypatch: pytest.MonkeyPa
         genai_observe.shutdown(timeout=1)
     assert queued <= 256
     assert stats["dropped"]["traces"] > 0 and stats["dropped"]["logs"] > 0
-    assert len(_recorder.METRICS._queue) <= _recorder.MetricsWorker.MAX_PENDING
+    assert len(_metrics.METRICS._queue) <= _metrics.MetricsWorker.MAX_PENDING
 
 
 def test_metrics_queue_is_bounded_and_counts_drops(monkeypatch: pytest.MonkeyPatch) -> None:
-    worker = _recorder.MetricsWorker()
-    monkeypatch.setattr(_recorder.MetricsWorker, "MAX_PENDING", 10)
+    worker = _metrics.MetricsWorker()
+    monkeypatch.setattr(_metrics.MetricsWorker, "MAX_PENDING", 10)
     monkeypatch.setattr(worker, "_start", lambda: True)  # "started", yet no thread: nothing drains
     for _ in range(25):
         worker.submit(lambda: None)

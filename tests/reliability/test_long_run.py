@@ -37,7 +37,8 @@ from botocore.awsrequest import AWSResponse
 
 import genai_observe
 from genai_observe import _manual
-from genai_observe._core import recorder as _recorder
+from genai_observe._core import diagnostics as _diagnostics
+from genai_observe._core import metrics as _metrics
 from genai_observe._core.recorder import Invocation
 from genai_observe._core.streams import AsyncStreamProxy, SyncStreamProxy
 from genai_observe.instrumentation._kit.endpoints import host_port
@@ -315,8 +316,8 @@ def _registries(handle: Any) -> dict[str, int]:
     handler = LangChainInstrumentor().handler
     stats = handle._stats
     return {
-        "reported internal errors": len(_recorder._reported),
-        "metric points queued": len(_recorder.METRICS._queue),
+        "reported internal errors": len(_diagnostics._reported),
+        "metric points queued": len(_metrics.METRICS._queue),
         "openai clients": len(openai_ad._client_cache),
         "anthropic clients": len(anthropic_ad._client_cache),
         "ollama servers": len(ollama_ad._servers),
@@ -339,7 +340,7 @@ def _live(*types: type) -> int:
 def test_hundred_thousand_calls_keep_memory_flat(record_property: Any) -> None:
     # A sink that discards (the test receiver keeps every request, which would be measured too).
     sink = OTLPSink()
-    reported_before = set(_recorder._reported)
+    reported_before = set(_diagnostics._reported)
     handle = genai_observe.init(endpoint=sink.url, capture_content=True, metric_export_interval_ms=500)
     calls = _calls()  # imports every SDK the calls use: their instrumentations are then active
     assert set(handle.instrumented) >= {"openai", "anthropic", "bedrock", "ollama", "langchain"}
@@ -362,7 +363,7 @@ def test_hundred_thousand_calls_keep_memory_flat(record_property: Any) -> None:
     handle.force_flush()
     # Failures of ours while calling (not the instrumentation's setup, e.g. a method this SDK
     # version does not have): none.
-    assert {e for e in set(_recorder._reported) - reported_before if ".wrap:" not in e} == set()
+    assert {e for e in set(_diagnostics._reported) - reported_before if ".wrap:" not in e} == set()
     before = _registries(handle)
     threads_before = threading.active_count()
     rss_before = _rss_bytes()

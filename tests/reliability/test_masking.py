@@ -15,8 +15,8 @@ import pytest
 
 from genai_observe._core import content as _content
 from genai_observe._core.content import CUT_MARGIN, REDACTED, TRUNCATED_MARK, ContentPolicy
+from genai_observe._core.errors import record_error
 from genai_observe._core.modes import CaptureMode
-from genai_observe._core.recorder import record_error
 from tests.conftest import Telemetry
 
 from ._providers import instrumented, llm_spans, openai_client

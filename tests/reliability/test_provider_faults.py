@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from opentelemetry.trace import StatusCode
 
+from genai_observe._core import diagnostics as _diagnostics
 from genai_observe._core import recorder as _recorder
 from genai_observe._core import semconv as sc
 from genai_observe._core import streams as _streams
@@ -824,7 +825,7 @@ EXERCISE: dict[str, Callable[[Any], list[Seen]]] = {
 
 @pytest.fixture
 def fresh_reports(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(_recorder, "_reported", set())
+    monkeypatch.setattr(_diagnostics, "_reported", set())
     yield
 
 

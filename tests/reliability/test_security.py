@@ -325,7 +325,7 @@ def test_error_summary_keeps_only_status_and_code() -> None:
     """What an error says without content, for shapes the providers above do not cover."""
     import httpx
 
-    from genai_observe._core.recorder import error_summary
+    from genai_observe._core.errors import error_summary
 
     request = httpx.Request("POST", "http://127.0.0.1/v1/chat")
     response = httpx.Response(422, request=request, text=echo_marker("httpx"))

@@ -7,33 +7,28 @@ because the host application must never see an exception of ours.
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import re
-import sys
-import threading
 import time
-import traceback
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry._logs import Logger, LoggerProvider, get_logger_provider
-from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation, get_meter_provider
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.metrics import Meter, MeterProvider, get_meter_provider
+from opentelemetry.trace import Span, SpanKind, TracerProvider
 
 from .._version import __version__
 from . import semconv as sc
 from .agent_context import attribute_call
-from .content import TRUNCATED_MARK, ContentPolicy, mask_cut
+from .content import ContentPolicy
+from .diagnostics import report_internal_error
+from .errors import error_type_of, record_error
+from .metrics import METRICS, MetricSnapshot
 from .modes import CaptureMode, Profile
 from .observers import OBSERVERS
-from .record import LLMCall, ToolCall, Usage
+from .record import LLMCall, ToolCall
 
 _log = logging.getLogger("genai_observe")
 
@@ -46,170 +41,6 @@ _SUPPRESS_KEY: Final = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 _ACTIVE_KEY: Final = otel_context.create_key("genai_observe.active_recorder")
 # A framework's model run that may wrap a provider call (see Invocation.yielding_context).
 _YIELD_KEY: Final = otel_context.create_key("genai_observe.yielding_invocation")
-
-_reported: set[str] = set()
-
-
-@dataclass(slots=True)
-class MetricSnapshot:
-    """The few fields metrics need, so a queued point never holds a call's messages."""
-
-    operation: str
-    provider: str
-    system: str | None
-    request_model: str | None
-    response_model: str | None
-    server_address: str | None
-    server_port: int | None
-    error_type: str | None
-    usage: Usage | None
-    choices: int  # a count: the choices themselves stay behind
-    embedding_vector_size: int | None
-    guardrail_activations: list[str] | None
-    guardrail_id: str | None
-
-    @classmethod
-    def of(cls, call: LLMCall) -> MetricSnapshot:
-        return cls(
-            call.operation,
-            call.provider,
-            call.system,
-            call.request_model,
-            call.response_model,
-            call.server_address,
-            call.server_port,
-            call.error_type,
-            call.usage,
-            len(call.choices),
-            call.embedding_vector_size,
-            call.guardrail_activations,
-            call.guardrail_id,
-        )
-
-
-class MetricsWorker:
-    """Records metric points on a background thread, like the batch processors export spans.
-
-    An SDK ``record()`` costs ~10 us with our attributes and a streamed call makes one per chunk,
-    so recording on the application thread would put most of our cost on the caller. The queue is
-    bounded (drops are counted) and a fork gets a fresh thread.
-
-    Standard flush semantics: every MeterProvider a Recorder records into gets an observable gauge
-    whose callback is :meth:`observe`; the SDK runs it at the start of each collection (a periodic
-    export, ``force_flush()``, ``shutdown()``, ``InMemoryMetricReader.get_metrics_data()``), so the
-    points of every call that has returned are recorded into the storage before it is read. Drains
-    are serialised by a lock, so a collection also waits for the point the worker thread has taken
-    off the queue but not yet recorded.
-    """
-
-    MAX_PENDING: Final = 20_000  # a few MB of snapshots at most
-    WAKE_AT: Final = 512  # drain early under load instead of letting the queue grow
-    INTERVAL_S: Final = 0.1
-
-    def __init__(self) -> None:
-        self._queue: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
-        self._wake = threading.Event()
-        self._lock = threading.Lock()
-        # Held while points are taken off the queue and recorded. Reentrant: a drain that runs
-        # inside a drain (an SDK call that collects while recording) must not deadlock.
-        self._drain_lock = threading.RLock()
-        self._pid = 0
-        self.dropped = 0
-        # Told of each drop (init() points it at its handle's stats); only called when dropping.
-        self.on_drop: Callable[[str], None] | None = None
-
-    def submit(self, fn: Callable[..., None], *args: Any) -> None:
-        if len(self._queue) >= self.MAX_PENDING:
-            self.dropped += 1
-            on_drop = self.on_drop
-            if on_drop is not None:
-                try:
-                    on_drop("metrics")
-                except Exception:
-                    pass
-            return
-        self._queue.append((fn, args))
-        if sys.is_finalizing():
-            # Threads cannot start while the interpreter shuts down (Thread.start() would block
-            # forever): record now, on this thread (e.g. a stream collected at exit).
-            self.drain()
-        elif self._pid != os.getpid():
-            if not self._start():
-                self.drain()  # no thread can start (the interpreter is exiting): record here
-        elif len(self._queue) >= self.WAKE_AT:
-            self._wake.set()
-
-    def _after_fork(self) -> None:
-        """In a forked child: drop the parent's points, fresh locks; the thread starts on submit."""
-        self._queue.clear()
-        self._lock = threading.Lock()
-        self._drain_lock = threading.RLock()
-        self._wake = threading.Event()
-        self._pid = 0
-
-    def _start(self) -> bool:
-        """Start this process's worker thread; False when none can start.
-
-        Python 3.12+ refuses new threads once interpreter shutdown has begun, atexit hooks
-        included (a stream ended at exit may make the first point of a process).
-        """
-        with self._lock:
-            if self._pid == os.getpid():
-                return True
-            try:
-                threading.Thread(target=self._run, name="genai-observe-metrics", daemon=True).start()
-            except RuntimeError:
-                return False
-            self._pid = os.getpid()
-            return True
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(self.INTERVAL_S)
-            self._wake.clear()
-            self.drain()
-
-    def drain(self) -> None:
-        """Record everything pending, now, on the calling thread (collections, flush, shutdown)."""
-        queue = self._queue
-        with self._drain_lock:
-            while True:
-                try:
-                    fn, args = queue.popleft()
-                except IndexError:
-                    return
-                try:
-                    fn(*args)
-                except Exception as exc:
-                    report_internal_error("metrics.record", exc)
-
-    def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
-        """The flush hook's callback, run by the SDK at the start of every collection."""
-        try:
-            self.drain()
-        except Exception as exc:
-            report_internal_error("metrics.observe", exc)
-        return ()
-
-
-METRICS = MetricsWorker()
-if hasattr(os, "register_at_fork"):
-    # A forked worker (gunicorn, multiprocessing) must not record its parent's pending points
-    # again; its own worker thread starts on its first submit (pid check).
-    os.register_at_fork(after_in_child=METRICS._after_fork)
-# Registered after the SDK's own provider atexit hooks (imported first), so it runs before them.
-atexit.register(METRICS.drain)
-
-
-def report_internal_error(where: str, exc: BaseException | None = None) -> None:
-    """Log a failure of our own code once per place, at debug level, and never raise."""
-    if where in _reported:
-        return
-    _reported.add(where)  # bounded: `where` is always a literal
-    try:
-        _log.debug("genai_observe: internal error in %s (reported once)", where, exc_info=exc)
-    except Exception:
-        pass
 
 
 def instrumentation_suppressed() -> bool:
@@ -767,127 +598,3 @@ class Invocation:
 def _is_flat_content(key: str) -> bool:
     """Keys of the flattened (dynatrace profile) content attributes; the event carries JSON instead."""
     return sc.FLAT_CONTENT_KEY.match(key) is not None
-
-
-def error_type_of(exc: BaseException) -> str:
-    """error.type: the service's error code when the exception carries one (botocore's
-    ``response["Error"]["Code"]``, e.g. ``ThrottlingException`` or a mid-stream
-    ``modelStreamErrorException``), else the exception's class name. Both are low-cardinality."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        error = response.get("Error")
-        code = error.get("Code") if isinstance(error, dict) else None
-        if isinstance(code, str) and code and len(code) <= 64:
-            return code
-    return type(exc).__name__
-
-
-# exception.message and the status description are cut here; each message line of
-# exception.stacktrace at _STACK_MESSAGE_MAX (masked the same way), so neither grows with the error.
-_MESSAGE_MAX: Final = 512
-_STACK_MESSAGE_MAX: Final = 4096
-_MAX_CHAIN: Final = 16
-_CAUSE: Final = "\nThe above exception was the direct cause of the following exception:\n\n"
-_CONTEXT: Final = "\nDuring handling of the above exception, another exception occurred:\n\n"
-# A provider's error code is exported only when it looks like one (an identifier), never free text.
-_ERROR_CODE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_.:\-]{0,63}\Z")
-
-
-def record_error(span: Span, exc: BaseException, *, content: bool) -> None:
-    """The ``exception`` event and ERROR status of a failed operation.
-
-    Provider errors quote the request or the answer (a 400 echoing the prompt, a pydantic error
-    showing the completion), so their text is content: with ``content`` False (content capture not
-    on spans) the message is replaced by what carries none, the HTTP status and the provider's
-    error code, and the stack trace keeps its frames without the message lines. With ``content``
-    the message is credential-masked and cut. The event is written here rather than by the SDK's
-    ``record_exception``, which would format the whole raw message before we replace it.
-    """
-    cls = type(exc)
-    module = cls.__module__
-    qualname = cls.__qualname__
-    full_name = f"{module}.{qualname}" if module and module != "builtins" else qualname  # as the SDK
-    message = _message(exc) if content else error_summary(exc)
-    attributes: dict[str, Any] = {sc.EXCEPTION_TYPE: full_name}
-    if message:
-        attributes[sc.EXCEPTION_MESSAGE] = message
-    attributes[sc.EXCEPTION_STACKTRACE] = _stacktrace(exc, content)
-    attributes[sc.EXCEPTION_ESCAPED] = "False"
-    span.add_event(sc.EXCEPTION_EVENT, attributes)
-    name = cls.__name__
-    span.set_status(Status(StatusCode.ERROR, f"{name}: {message}" if message else name))
-
-
-def error_summary(exc: BaseException) -> str:
-    """What an exception says without content: ``"HTTP 400 invalid_request_error"``, or ""."""
-    parts: list[str] = []
-    try:
-        status = getattr(exc, "status_code", None)  # openai, anthropic, ollama
-        response = getattr(exc, "response", None)
-        code: Any = None
-        if isinstance(response, dict):  # botocore ClientError
-            if status is None:
-                meta = response.get("ResponseMetadata")
-                status = meta.get("HTTPStatusCode") if isinstance(meta, dict) else None
-            error = response.get("Error")
-            code = error.get("Code") if isinstance(error, dict) else None
-        elif status is None and response is not None:  # httpx.HTTPStatusError and the like
-            status = getattr(response, "status_code", None)
-        for candidate in (getattr(exc, "code", None), getattr(exc, "type", None)):  # openai
-            if code is None and isinstance(candidate, str):
-                code = candidate
-        body = getattr(exc, "body", None)  # anthropic: {"error": {"type": ...}}
-        if code is None and isinstance(body, dict) and isinstance(body.get("error"), dict):
-            code = body["error"].get("type")
-        if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
-            parts.append(f"HTTP {status}")
-        if isinstance(code, str) and _ERROR_CODE.match(code):
-            parts.append(code)
-    except Exception as err:
-        report_internal_error("recorder.error_summary", err)
-    return " ".join(parts)
-
-
-def _exc_text(exc: BaseException, limit: int) -> str:
-    try:
-        text = str(exc)
-    except Exception:
-        text = ""
-    text, cut = mask_cut(text, limit)
-    return text + TRUNCATED_MARK if cut else text
-
-
-def _message(exc: BaseException) -> str:
-    return _exc_text(exc, _MESSAGE_MAX)
-
-
-def _stacktrace(exc: BaseException, content: bool) -> str:
-    """The traceback as Python prints it (chained exceptions included), except each exception's
-    line: its message masked and cut, or, without content, only its type and :func:`error_summary`."""
-    chain: list[tuple[BaseException, str | None]] = []
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    link: str | None = None
-    while current is not None and id(current) not in seen and len(chain) < _MAX_CHAIN:
-        seen.add(id(current))
-        chain.append((current, link))
-        if current.__cause__ is not None:
-            current, link = current.__cause__, _CAUSE
-        elif current.__context__ is not None and not current.__suppress_context__:
-            current, link = current.__context__, _CONTEXT
-        else:
-            current = None
-    lines: list[str] = []
-    for item, relation in reversed(chain):
-        if item.__traceback__ is not None:
-            lines.append("Traceback (most recent call last):\n")
-            lines.extend(traceback.format_list(traceback.extract_tb(item.__traceback__)))
-        cls = type(item)
-        name = cls.__qualname__
-        if cls.__module__ not in ("builtins", "__main__"):
-            name = f"{cls.__module__}.{name}"
-        text = _exc_text(item, _STACK_MESSAGE_MAX) if content else error_summary(item)
-        lines.append(f"{name}: {text}\n" if text else f"{name}\n")
-        if relation is not None:
-            lines.append(relation)
-    return "".join(lines)

@@ -31,15 +31,11 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from . import semconv as sc
 from .agent_context import AgentScope, with_agent
 from .content import TRUNCATED_MARK, dumps, mask_cut
+from .diagnostics import report_internal_error
+from .errors import error_type_of, record_error
 from .modes import Profile
 from .observers import OBSERVERS
-from .recorder import (
-    Recorder,
-    error_type_of,
-    instrumentation_suppressed,
-    record_error,
-    report_internal_error,
-)
+from .recorder import Recorder, instrumentation_suppressed
 
 
 class StepRecorder:

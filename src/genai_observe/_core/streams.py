@@ -23,8 +23,9 @@ from typing import Any
 
 import wrapt
 
+from .diagnostics import report_internal_error
 from .record import LLMCall
-from .recorder import MAX_CHUNK_TIMES, Invocation, report_internal_error
+from .recorder import MAX_CHUNK_TIMES, Invocation
 
 ChunkHandler = Callable[[Any], None]
 _perf_counter = time.perf_counter

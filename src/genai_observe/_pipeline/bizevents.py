@@ -41,8 +41,8 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext
 
 from .._core import semconv as sc
+from .._core.diagnostics import report_internal_error
 from .._core.observers import OBSERVERS
-from .._core.recorder import report_internal_error
 from .._version import __version__
 
 if TYPE_CHECKING:
@@ -265,7 +265,7 @@ def on_step_end(step: Step, output: Any, error: BaseException | None) -> None:
             if value is not None:
                 fields[key] = value
         if error is not None:
-            from .._core.recorder import error_type_of
+            from .._core.errors import error_type_of
 
             _outcome(fields, start, end, error_type_of(error))
         else:

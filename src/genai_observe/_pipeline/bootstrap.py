@@ -26,8 +26,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from .._core import semconv as sc
 from .._core.content import ContentPolicy
+from .._core.metrics import METRICS
 from .._core.modes import CaptureMode, Profile
-from .._core.recorder import METRICS
 from ..instrumentation._kit import registry as _instrumentors
 from . import bizevents as _bizevents
 from . import exporters as _export

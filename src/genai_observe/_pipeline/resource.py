@@ -9,7 +9,7 @@ from typing import Any
 from opentelemetry.sdk.resources import Resource
 
 from .._core import semconv as sc
-from .._core.recorder import report_internal_error
+from .._core.diagnostics import report_internal_error
 from .settings import Settings
 
 # A OneAgent-monitored process can open this (virtual) file; its content is the path of a file

@@ -19,7 +19,8 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 
 from ..._core.content import ContentPolicy
-from ..._core.recorder import Recorder, report_internal_error
+from ..._core.diagnostics import report_internal_error
+from ..._core.recorder import Recorder
 from ..._pipeline.settings import _capture_mode, _resolve_profile, capture_from_env, profile_from_env
 from .operations import Operation, wrapper
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..._core.diagnostics import report_internal_error
 from ..._core.record import LLMCall
-from ..._core.recorder import Invocation, Recorder, report_internal_error
+from ..._core.recorder import Invocation, Recorder
 from ..._core.streams import AsyncStreamProxy, ChunkHandler, SyncStreamProxy
 
 Build = Callable[[], LLMCall]

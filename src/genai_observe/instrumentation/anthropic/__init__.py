@@ -25,8 +25,9 @@ from typing import Any, ClassVar
 import wrapt
 from opentelemetry import trace
 
+from ..._core.diagnostics import report_internal_error
 from ..._core.record import LLMCall
-from ..._core.recorder import Invocation, Recorder, report_internal_error
+from ..._core.recorder import Invocation, Recorder
 from ..._core.streams import END_CLOSED, AsyncStreamProxy, SeeThrough, SyncStreamProxy
 from .._kit.base import GenAIInstrumentor
 from .._kit.calls import run_async, run_sync

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, ClassVar
 
+from ..._core.diagnostics import report_internal_error
 from ..._core.record import LLMCall
-from ..._core.recorder import Invocation, Recorder, report_internal_error
+from ..._core.recorder import Invocation, Recorder
 from ..._core.streams import SyncStreamProxy
 from .._kit.base import GenAIInstrumentor
 from .._kit.calls import run_sync

@@ -26,8 +26,8 @@ from typing import Any, Final
 
 from ..._core import safe_json as _json
 from ..._core import semconv as sc
+from ..._core.diagnostics import report_internal_error
 from ..._core.record import Choice, LLMCall, Message, ToolCall, Usage, token_count
-from ..._core.recorder import report_internal_error
 from .._kit.endpoints import host_port
 
 AWS_BEDROCK_MODEL_ID: Final = sc.AWS_BEDROCK_MODEL_ID

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ..._core import semconv as sc
+from ..._core.diagnostics import report_internal_error
 from ..._core.record import LLMCall
-from ..._core.recorder import Invocation, report_internal_error
+from ..._core.recorder import Invocation
 from ..._core.streams import END_ABANDONED, END_CANCELLED, END_CLOSED, END_EXHAUSTED, _ProxyBase
 from . import _adapter as ad
 

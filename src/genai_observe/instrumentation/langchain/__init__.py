@@ -13,7 +13,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, ClassVar, Final
 
-from ..._core.recorder import report_internal_error
+from ..._core.diagnostics import report_internal_error
 from .._kit.base import GenAIInstrumentor
 from . import _context
 

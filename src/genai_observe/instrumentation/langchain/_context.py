@@ -32,7 +32,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
-from ..._core.recorder import report_internal_error
+from ..._core.diagnostics import report_internal_error
 
 
 class ModelScope:

@@ -28,7 +28,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import context as otel_context
 
 from ..._core import semconv as sc
-from ..._core.recorder import Invocation, Recorder, report_internal_error
+from ..._core.diagnostics import report_internal_error
+from ..._core.recorder import Invocation, Recorder
 from ..._core.steps import Step, StepRecorder
 from ..._core.streams import END_CANCELLED
 from . import _adapter as ad

@@ -18,8 +18,9 @@ from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from ..._core import semconv as sc
+from ..._core.diagnostics import report_internal_error
 from ..._core.record import LLMCall, Message, Usage
-from ..._core.recorder import Recorder, report_internal_error
+from ..._core.recorder import Recorder
 from .._kit.calls import finish_with, run_async, run_sync
 
 MODULE: Final = "langchain_nvidia_ai_endpoints.embeddings"

@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, ClassVar
 
+from ..._core.diagnostics import report_internal_error
 from ..._core.record import LLMCall
-from ..._core.recorder import Recorder, report_internal_error
+from ..._core.recorder import Recorder
 from ..._core.streams import END_CLOSED, AsyncStreamProxy, SyncStreamProxy
 from ..._pipeline.settings import parse_bool
 from .._kit.base import GenAIInstrumentor

@@ -13,7 +13,7 @@ import os
 from types import ModuleType
 from typing import Any, ClassVar
 
-from ..._core.recorder import report_internal_error
+from ..._core.diagnostics import report_internal_error
 from ..._pipeline.settings import parse_bool
 from .._kit.base import GenAIInstrumentor
 

@@ -32,7 +32,8 @@ from opentelemetry import context as otel_context
 
 from ..._core import semconv as sc
 from ..._core.agent_context import AgentScope, with_agent
-from ..._core.recorder import Recorder, report_internal_error
+from ..._core.diagnostics import report_internal_error
+from ..._core.recorder import Recorder
 from ..._core.steps import Step, StepRecorder
 
 MAX_NODES: Final = 10_000
