@@ -508,11 +508,6 @@ class Invocation:
             times.append(time.perf_counter())
 
     @property
-    def first_chunk_at(self) -> float | None:
-        times = self.chunk_times
-        return times[0] if times else None
-
-    @property
     def chunk_gaps(self) -> list[float] | None:
         """The time_per_output_chunk values: None before the first chunk."""
         times = self.chunk_times

@@ -106,25 +106,13 @@ class _ProxyBase(SeeThrough, wrapt.ObjectProxy):  # type: ignore[type-arg]
     ) -> None:
         super().__init__(wrapped)
         self._self_inv = inv
-        self._self_times = inv.streaming_times()  # Invocation.chunk(), inlined in __next__/__anext__
+        self._self_times = inv.streaming_times()  # Invocation.chunk(), inlined per chunk below
         self._self_on_chunk = on_chunk
         self._self_fill = fill
         try:
             _track(self)
         except Exception as exc:
             report_internal_error("stream.track", exc)
-
-    def _self_chunk(self, chunk: Any) -> None:
-        """Per chunk, so kept short: note its arrival time, hand it to the accumulator."""
-        try:
-            times = self._self_times
-            if len(times) < MAX_CHUNK_TIMES:
-                times.append(_perf_counter())
-            handler = self._self_on_chunk
-            if handler is not None:
-                handler(chunk)
-        except Exception as exc:
-            report_internal_error("stream.on_chunk", exc)
 
     def _self_end(self, reason: str) -> None:
         inv = self._self_inv
@@ -175,7 +163,7 @@ class SyncStreamProxy(_ProxyBase):
         except BaseException as exc:
             self._self_fail(exc)
             raise
-        try:  # _self_chunk, inlined: this runs once per chunk
+        try:  # per chunk, so inlined: note the arrival time, hand the chunk to the accumulator
             times = self._self_times
             if len(times) < MAX_CHUNK_TIMES:
                 times.append(_perf_counter())
@@ -231,7 +219,7 @@ class AsyncStreamProxy(_ProxyBase):
         except BaseException as exc:
             self._self_fail(exc)
             raise
-        try:  # _self_chunk, inlined: this runs once per chunk
+        try:  # per chunk, so inlined: note the arrival time, hand the chunk to the accumulator
             times = self._self_times
             if len(times) < MAX_CHUNK_TIMES:
                 times.append(_perf_counter())
