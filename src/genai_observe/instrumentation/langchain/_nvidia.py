@@ -2,10 +2,11 @@
 
 LangChain embeddings emit no callbacks and this package talks HTTP with ``requests``/``aiohttp``,
 so nothing else records these calls. ``embed_query``, ``embed_documents``, ``aembed_query`` and
-``aembed_documents`` are wrapped: one ``embeddings`` LLMCall per call (provider ``nvidia_nim``),
-through the shared ``run_sync``/``run_async`` shapes. The public methods return only vectors, so
-the token counts and the answering model are read from the parsed response body that
-``_process_response`` receives (once per batch; summed), when that method exists.
+``aembed_documents`` are declared as kit :class:`Operation` s: one ``embeddings`` LLMCall per call
+(provider ``nvidia_nim``). The public methods return only vectors, so the token counts and the
+answering model are read from the parsed response body that ``_process_response`` receives (once
+per batch; summed), noted for the call in progress in a context variable the operation's
+``enter``/``leave`` hooks set around the outermost call.
 
 Nothing here imports the package: the wrappers are installed from a post-import hook.
 """
@@ -13,15 +14,17 @@ Nothing here imports the package: the wrappers are installed from a post-import 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlunsplit
 
 from ..._core import semconv as sc
 from ..._core.diagnostics import report_internal_error
 from ..._core.record import LLMCall, Message, Usage
 from ..._core.recorder import Recorder
-from .._kit.calls import finish_with, run_async, run_sync
+from .._kit.endpoints import split
+from .._kit.operations import Args, Kwargs, Operation
+from .._kit.operations import wrapper as operation_wrapper
 
 MODULE: Final = "langchain_nvidia_ai_endpoints.embeddings"
 CLASS: Final = "NVIDIAEmbeddings"
@@ -74,14 +77,10 @@ def request(instance: Any, texts: Any, *, one: bool) -> LLMCall:
         getattr(instance, "_client", None), "base_url", None
     )
     if isinstance(base, str):
-        parts = urlsplit(base)
-        if parts.hostname:
-            call.server_address = parts.hostname
-            try:
-                call.server_port = parts.port or (443 if parts.scheme == "https" else 80)
-            except ValueError:
-                call.server_port = None
-            netloc = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+        host, port, parts = split(base)
+        if host:
+            call.server_address, call.server_port = host, port
+            netloc = f"{parts.hostname}:{parts.port}" if port is not None and parts.port else parts.hostname
             call.api_base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
     call.encoding_formats = ["float"]  # what the package always asks for
     items = [texts] if one else texts
@@ -102,44 +101,33 @@ def fill(call: LLMCall, result: Any, seen: _Seen, *, one: bool) -> None:
         call.usage = Usage(input_tokens=seen.input_tokens, total_tokens=seen.total_tokens)
 
 
-def wrapper(recorder: Recorder, method: str) -> Callable[..., Any]:
+def _enter() -> Token[_Seen | None] | None:
+    """Bodies seen from here on belong to this call, unless it runs inside another wrapped call
+    (``embed_query`` calling ``embed_documents``): the outermost call counts."""
+    return _SEEN.set(_Seen()) if _SEEN.get() is None else None
+
+
+def _leave(token: Token[_Seen | None] | None) -> None:
+    if token is not None:
+        _SEEN.reset(token)
+
+
+def operation(method: str) -> Operation:
+    """The kit operation for one of :data:`METHODS`."""
     is_async, one = METHODS[method]
     arg = "text" if one else "texts"
 
-    def prepare(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, _Seen]:
-        texts = args[0] if args else kwargs.get(arg)
-        seen = _Seen()
+    def read_request(instance: Any, args: Args, kwargs: Kwargs) -> LLMCall:
+        return request(instance, args[0] if args else kwargs.get(arg), one=one)
 
-        def build() -> LLMCall:
-            return request(instance, texts, one=one)
+    def read_response(call: LLMCall, result: Any) -> None:
+        fill(call, result, _SEEN.get() or _Seen(), one=one)
 
-        return build, finish_with(lambda call, result: fill(call, result, seen, one=one)), seen
+    return Operation(MODULE, f"{CLASS}.{method}", read_request, read_response, is_async=is_async)
 
-    if is_async:
 
-        async def async_wrapper(
-            wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> Any:
-            build, on_result, seen = prepare(instance, args, kwargs)
-            token = _SEEN.set(seen) if _SEEN.get() is None else None  # the outermost call counts
-            try:
-                return await run_async(recorder, build, wrapped, args, kwargs, on_result)
-            finally:
-                if token is not None:
-                    _SEEN.reset(token)
-
-        return async_wrapper
-
-    def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        build, on_result, seen = prepare(instance, args, kwargs)
-        token = _SEEN.set(seen) if _SEEN.get() is None else None  # the outermost call counts
-        try:
-            return run_sync(recorder, build, wrapped, args, kwargs, on_result)
-        finally:
-            if token is not None:
-                _SEEN.reset(token)
-
-    return sync_wrapper
+def wrapper(recorder: Recorder, method: str) -> Callable[..., Any]:
+    return operation_wrapper(recorder, operation(method), enter=_enter, leave=_leave)
 
 
 def process_response(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
