@@ -8,8 +8,10 @@ export) still counts. Instruction counts do not move with the machine's load, un
 The sides:
 
 - ``bare``: the SDK call, no telemetry at all (no providers, nothing instrumented).
-- ``ours``: the same call after ``genai_observe.init()`` (content capture on), exporting through
-  batch processors to exporters that discard (export encoding is left out on every side).
+- ``ours``: the same call after ``genai_observe.init()`` (content capture on) with its own
+  pipeline, as an application gets it: batch processors, the periodic metric reader and the
+  in-process time_per_output_chunk aggregation, up to OTLP exporters that discard what they are
+  given (export encoding is left out on every side).
 - ``floor``: the bare call, then, through the same providers, the SDK calls that make the spans
   (same names, kinds and attributes: request attributes at start, the rest set before ``end()``)
   and the metric records (same instruments, attribute sets and number of records, dicts built once)
@@ -243,10 +245,11 @@ def child(name: str, side: str, calls: int) -> dict[str, Any]:
         else:
             import genai_observe
 
-            genai_observe.init(
+            _discard_otlp_exports()
+            handle = genai_observe.init(
                 service_name="bench",
+                endpoint="http://127.0.0.1:9",  # never reached: the OTLP exporters discard
                 capture_content=True,
-                reuse_existing_providers=True,
                 instrumentations=[scenario.instrumentation],
                 metric_export_interval_ms=3_600_000,
             )
@@ -264,7 +267,33 @@ def child(name: str, side: str, calls: int) -> dict[str, Any]:
         METRICS.drain()
         providers[2].get_metrics_data()
         out["spans"] = providers[0].exported.exported
+    elif side == "ours":
+        handle.force_flush()  # spans, the metric collection (and the worker's drain), events
+        out["spans"] = _DISCARDED["spans"]
     return out
+
+
+_DISCARDED = {"spans": 0}
+
+
+def _discard_otlp_exports() -> None:
+    """``ours`` runs init()'s own pipeline (batch processors, the periodic metric reader, the
+    in-process time_per_output_chunk aggregation) up to the OTLP exporters, which discard what
+    they are given: export encoding and HTTP are left out, as on the floor side."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk._logs.export import LogRecordExportResult
+    from opentelemetry.sdk.metrics.export import MetricExportResult
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    def spans(self: Any, batch: Any, *args: Any, **kwargs: Any) -> SpanExportResult:
+        _DISCARDED["spans"] += len(batch)
+        return SpanExportResult.SUCCESS
+
+    OTLPSpanExporter.export = spans  # type: ignore[method-assign]
+    OTLPMetricExporter.export = lambda *a, **k: MetricExportResult.SUCCESS  # type: ignore[method-assign]
+    OTLPLogExporter.export = lambda *a, **k: LogRecordExportResult.SUCCESS  # type: ignore[method-assign]
 
 
 # --- the parent ------------------------------------------------------------------------------

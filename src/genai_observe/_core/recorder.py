@@ -20,6 +20,7 @@ from opentelemetry.metrics import Meter, MeterProvider, get_meter_provider
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 
 from .._version import __version__
+from . import chunk_times as _chunk_times
 from . import semconv as sc
 from .agent_context import attribute_call
 from .content import ContentPolicy
@@ -96,10 +97,13 @@ class Recorder:
         )
         self._tpoc = meter.create_histogram(
             sc.METRIC_TIME_PER_OUTPUT_CHUNK,
-            unit="s",
-            description="Time between consecutive chunks of a streamed response.",
+            unit=_chunk_times.UNIT,
+            description=_chunk_times.DESCRIPTION,
             explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
         )
+        # init()'s own pipeline aggregates chunk gaps in process (one SDK record per chunk is
+        # most of a stream's cost); with any other MeterProvider each gap is an SDK record.
+        self._chunk_times = _chunk_times.of(meter_provider or get_meter_provider())
         self._guardrails = meter.create_counter(
             sc.METRIC_GUARDRAIL_ACTIVATIONS,
             unit="{activation}",
@@ -375,6 +379,11 @@ class Recorder:
         time_per_output_chunk value (computed here, off the app's thread).
         """
         attrs = self.metric_attributes(call)
+        local = self._chunk_times
+        if times and local is not None:
+            # Before the duration's record: an export that holds the duration then holds the
+            # gaps too (the exporter reads them after the SDK's collection).
+            local.add(self._scope, attrs, times)
         self._duration.record(duration, attrs)
         u = call.usage
         if u is not None:
@@ -403,7 +412,7 @@ class Recorder:
                 self._guardrails.add(1, {**guard, sc.GEN_AI_GUARDRAIL_TYPE: kind})
         if ttfc is not None:
             self._ttfc.record(ttfc, attrs)
-            if times:
+            if times and local is None:
                 record = self._tpoc.record
                 last = times[0]
                 for now in times[1:]:

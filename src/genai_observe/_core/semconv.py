@@ -143,6 +143,9 @@ METRIC_GUARDRAIL_ACTIVATIONS: Final = "gen_ai.bedrock.guardrail.activation"
 # of every collection of its MeterProvider, and ours records the points still queued for the
 # metrics worker, so a collection always includes every call that has returned (see MetricsWorker).
 METRIC_FLUSH_HOOK: Final = "genai_observe.pending_metric_points"
+# The attribute set the SDK folds series into past its cardinality limit; our in-process
+# time_per_output_chunk aggregation (_core/chunk_times.py) does the same.
+OTEL_METRIC_OVERFLOW: Final = "otel.metric.overflow"
 
 # v1.41.0 boundaries (explicit buckets; Dynatrace drops exponential buckets).
 TOKEN_USAGE_BUCKETS: Final[tuple[float, ...]] = (

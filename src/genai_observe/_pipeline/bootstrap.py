@@ -24,6 +24,7 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from .._core import chunk_times as _chunk_times
 from .._core import semconv as sc
 from .._core.content import ContentPolicy
 from .._core.metrics import METRICS
@@ -61,6 +62,8 @@ class _Pipeline:
     # Every OTLP exporter built for this handle (a later init() adds its own): told to give up
     # near the shutdown deadline, so a retry wait cannot hold the exit (see _shutdown_within).
     exporters: list[Any] = dataclasses.field(default_factory=list)
+    # Streams' time_per_output_chunk, aggregated in process for meter_provider's exports.
+    chunk_times: _chunk_times.ChunkTimes = dataclasses.field(default_factory=_chunk_times.ChunkTimes)
 
 
 class Handle:
@@ -518,9 +521,11 @@ def _apply(handle: Handle, settings: Settings) -> None:
             handle._events = _start_events(settings, handle.logger_provider, resource)
         if pipeline.meter_provider is not None:
             METRICS.drain()  # points of calls made before this init() belong to the old setup
-            reader = _metric_reader(settings, stats, pipeline.exporters)
+            reader = _metric_reader(settings, stats, pipeline.exporters, (pipeline.chunk_times, resource))
             _replace_reader(pipeline.meter_provider, pipeline.reader, reader)
             pipeline.reader = reader
+            if reader is not None:
+                _chunk_times.attach(pipeline.meter_provider, pipeline.chunk_times)
             # The scraper feeds the reader's collections: a new reader gets a new scraper.
             if handle._scraper is not None:
                 handle._scraper.stop()
@@ -737,11 +742,14 @@ def _log_processor(
 
 
 def _metric_reader(
-    settings: Settings, stats: _export.ExportStats, exporters: list[Any]
+    settings: Settings,
+    stats: _export.ExportStats,
+    exporters: list[Any],
+    chunk_times: tuple[_chunk_times.ChunkTimes, Any],
 ) -> MetricReader | None:
     if not (settings.metrics and settings.endpoints and settings.endpoints.metrics):
         return None
-    exporters.append(_export.metric_exporter(settings, stats))
+    exporters.append(_export.metric_exporter(settings, stats, chunk_times))
     interval = settings.metric_export_interval_ms
     return PeriodicExportingMetricReader(exporters[-1], export_interval_millis=interval)
 
@@ -765,13 +773,16 @@ def _build(settings: Settings) -> Handle:
     meter_provider = _existing(metrics.get_meter_provider(), _proxy_type(metrics), settings)
     readers: list[MetricReader] = []
     if meter_provider is None:
-        pipeline.reader = _metric_reader(settings, stats, pipeline.exporters)
+        local = (pipeline.chunk_times, resource)
+        pipeline.reader = _metric_reader(settings, stats, pipeline.exporters, local)
         meter_provider = MeterProvider(
             resource=resource,
             metric_readers=[pipeline.reader] if pipeline.reader is not None else [],
             shutdown_on_exit=False,
         )
         pipeline.meter_provider = meter_provider
+        if pipeline.reader is not None:
+            _chunk_times.attach(meter_provider, pipeline.chunk_times)
         if pipeline.reader is not None:
             readers.append(pipeline.reader)
         _forget_parent_metrics_after_fork(meter_provider)

@@ -46,15 +46,24 @@ from opentelemetry.sdk.metrics import (
 )
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
+    HistogramDataPoint,
+    Metric,
     MetricExporter,
     MetricExportResult,
     MetricsData,
+    ResourceMetrics,
+    ScopeMetrics,
 )
+from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from .._core import chunk_times as _chunk_times
 from .._core import semconv as sc
+from .._version import __version__
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -363,17 +372,82 @@ def _metric_preferences() -> dict[str, Any]:
     }
 
 
+def with_chunk_times(
+    data: MetricsData, chunk_times: _chunk_times.ChunkTimes, resource: Resource
+) -> MetricsData:
+    """``data`` plus the time_per_output_chunk points aggregated in process since the last export
+    (one DELTA histogram point per scope and attribute set; see ``_core/chunk_times.py``)."""
+    start, end, series = chunk_times.collect()
+    if not series:
+        return data
+    bounds = list(chunk_times.bounds)
+    by_scope: dict[str, list[HistogramDataPoint]] = {}
+    for scope, s in series:
+        by_scope.setdefault(scope, []).append(
+            HistogramDataPoint(
+                attributes=s.attributes,
+                start_time_unix_nano=start,
+                time_unix_nano=end,
+                count=s.count,
+                sum=s.sum,
+                bucket_counts=list(s.buckets),
+                explicit_bounds=bounds,
+                min=s.min,
+                max=s.max,
+            )
+        )
+    resource_metrics = list(data.resource_metrics)
+    if resource_metrics:
+        first = resource_metrics[0]
+    else:
+        first = ResourceMetrics(resource=resource, scope_metrics=[], schema_url=resource.schema_url)
+    scopes = list(first.scope_metrics)
+    for scope, points in by_scope.items():
+        metric = Metric(
+            name=sc.METRIC_TIME_PER_OUTPUT_CHUNK,
+            description=_chunk_times.DESCRIPTION,
+            unit=_chunk_times.UNIT,
+            data=HistogramData(data_points=points, aggregation_temporality=AggregationTemporality.DELTA),
+        )
+        for i, found in enumerate(scopes):
+            if found.scope.name == scope:
+                scopes[i] = ScopeMetrics(
+                    scope=found.scope, metrics=[*found.metrics, metric], schema_url=found.schema_url
+                )
+                break
+        else:
+            scopes.append(
+                ScopeMetrics(scope=InstrumentationScope(scope, __version__), metrics=[metric], schema_url="")
+            )
+    merged = ResourceMetrics(resource=first.resource, scope_metrics=scopes, schema_url=first.schema_url)
+    return MetricsData(resource_metrics=[merged, *resource_metrics[1:]])
+
+
 class DeferredMetricExporter(MetricExporter):
     """Carries the DELTA temporality and explicit buckets the reader reads when it is built, and
-    builds the real OTLP exporter on the first export."""
+    builds the real OTLP exporter on the first export.
 
-    def __init__(self, build: Callable[[], MetricExporter]) -> None:
+    With ``chunk_times`` (init()'s own MeterProvider), each export also carries the streams'
+    time_per_output_chunk points aggregated in process since the previous one.
+    """
+
+    def __init__(
+        self,
+        build: Callable[[], MetricExporter],
+        chunk_times: tuple[_chunk_times.ChunkTimes, Resource] | None = None,
+    ) -> None:
         super().__init__(**_metric_preferences())
         self._inner = _Deferred(build)
+        self._chunk_times = chunk_times
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
+        if self._chunk_times is not None:
+            try:
+                metrics_data = with_chunk_times(metrics_data, *self._chunk_times)
+            except Exception:  # never lose the SDK's own points over ours
+                _log.debug("time_per_output_chunk not added", exc_info=True)
         inner = self._inner.get()
         with _Ours():
             return inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
@@ -390,13 +464,17 @@ class DeferredMetricExporter(MetricExporter):
         self.shutdown(timeout_millis=0)
 
 
-def metric_exporter(settings: Settings, stats: ExportStats) -> MetricExporter:
+def metric_exporter(
+    settings: Settings,
+    stats: ExportStats,
+    chunk_times: tuple[_chunk_times.ChunkTimes, Resource] | None = None,
+) -> MetricExporter:
     def build() -> MetricExporter:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
         return OTLPMetricExporter(**_common(settings, "metrics", stats), **_metric_preferences())
 
-    return DeferredMetricExporter(build)
+    return DeferredMetricExporter(build, chunk_times)
 
 
 class SizeBoundedLogExporter(LogRecordExporter):
