@@ -144,7 +144,7 @@ class _Scope:
     # --- decorator -------------------------------------------------------------------------------
 
     def __call__(self, fn: F) -> F:
-        return _decorate(self, fn)
+        return _decorate(self, fn)  # type: ignore[no-any-return]
 
 
 def _decorate(scope: _Scope, fn: Any) -> Any:
@@ -312,7 +312,7 @@ class StepScope(_Scope):
 
     def __call__(self, fn: F) -> F:
         if self._name is None:  # the decorated function's name
-            named = StepScope(self._kind, getattr(fn, "__name__", None), self._tool_call_id)
+            named = StepScope(self._kind, getattr(inspect.unwrap(fn), "__name__", None), self._tool_call_id)
             if named._name is None:
                 named._name = self._kind
             return _decorate(named, fn)  # type: ignore[no-any-return]
@@ -335,6 +335,10 @@ class StepScope(_Scope):
         if kind == sc.SPAN_KIND_WORKFLOW:
             return _Active(with_workflow(name), None)
         return _NOTHING
+
+
+def _decorate_named(scope: StepScope, fn: Any) -> Any:
+    return scope(fn)
 
 
 class ConversationScope(_Scope):
@@ -419,8 +423,9 @@ def tool(name: Any = None, *, call_id: str | None = None) -> Any:
 
 
 def _step(kind: str, name: Any, tool_call_id: str | None = None) -> Any:
-    if callable(name) and not isinstance(name, str):  # used bare: @agent
-        return StepScope(kind, None, tool_call_id)(name)
+    if isinstance(name, (staticmethod, classmethod)) or (callable(name) and not isinstance(name, str)):
+        # used bare: @agent
+        return _decorate_named(StepScope(kind, None, tool_call_id), name)
     return StepScope(kind, name if isinstance(name, str) else None, tool_call_id)
 
 

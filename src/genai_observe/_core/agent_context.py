@@ -39,7 +39,9 @@ MAX_VALUE_LENGTH: Final = 1024  # per string value, and per string inside a sequ
 MAX_SEQUENCE_LENGTH: Final = 32
 MAX_ID_LENGTH: Final = 256  # agent, workflow and conversation names
 
-AttributeValue = str | bool | int | float | tuple[str, ...] | tuple[bool, ...] | tuple[int, ...] | tuple[float, ...]
+AttributeValue = (
+    str | bool | int | float | tuple[str, ...] | tuple[bool, ...] | tuple[int, ...] | tuple[float, ...]
+)
 
 
 @dataclass(frozen=True, slots=True)
