@@ -531,6 +531,8 @@ def test_scope_across_tasks_and_threads(openai_server: Any, observe: Callable[..
 
     async def gather() -> None:
         await asyncio.gather(achat(aclient, "task-1"), asyncio.create_task(achat(aclient, "task-2")))
+        await asyncio.to_thread(chat, client, "to-thread")  # copies the context
+        await asyncio.get_running_loop().run_in_executor(None, chat, client, "run-in-executor")
 
     with genai_observe.agent("threaded"):
         asyncio.run(gather())
@@ -549,6 +551,8 @@ def test_scope_across_tasks_and_threads(openai_server: Any, observe: Callable[..
     assert agent_of == {
         "task-1": "threaded",
         "task-2": "threaded",
+        "to-thread": "threaded",
+        "run-in-executor": None,
         "bare-thread": None,
         "copied-thread": "threaded",
         "executor": "threaded",

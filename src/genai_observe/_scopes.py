@@ -121,15 +121,18 @@ class _Scope:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         entries = self._entries
-        if not entries:
-            return
-        index = len(entries) - 1
         current = otel_context.get_current()
-        for i in range(len(entries) - 1, -1, -1):  # the entry of this task/thread: its context is current
-            if entries[i][0].context is current:
-                index = i
-                break
-        active, token = entries.pop(index)
+        # The entry of this task or thread: its context is the current one (else the latest).
+        entry = next((e for e in reversed(entries) if e[0].context is current), None)
+        if entry is None:
+            entry = entries[-1] if entries else None
+        if entry is None:
+            return
+        try:
+            entries.remove(entry)  # atomic: another thread may be leaving its own entry
+        except ValueError:
+            return
+        active, token = entry
         active.leave(token)
         active.end(error=exc)
 
