@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ._evaluation import record_evaluation
     from ._manual import LLMCallContext, llm_call
     from ._pipeline.bootstrap import Handle, init, shutdown
+    from ._scopes import agent, attributes, conversation, task, tool, workflow
 
 _LAZY = {
     "Handle": "._pipeline.bootstrap",
@@ -29,6 +30,12 @@ _LAZY = {
     "LLMCallContext": "._manual",
     "llm_call": "._manual",
     "record_evaluation": "._evaluation",
+    "workflow": "._scopes",
+    "task": "._scopes",
+    "agent": "._scopes",
+    "tool": "._scopes",
+    "conversation": "._scopes",
+    "attributes": "._scopes",
 }
 
 __all__ = [
@@ -39,10 +46,16 @@ __all__ = [
     "LLMCallContext",
     "Profile",
     "__version__",
+    "agent",
+    "attributes",
+    "conversation",
     "init",
     "llm_call",
     "record_evaluation",
     "shutdown",
+    "task",
+    "tool",
+    "workflow",
 ]
 
 

@@ -20,17 +20,22 @@ from ._pipeline.settings import capture_from_env, profile_from_env
 
 _log = logging.getLogger("genai_observe")
 _lock = threading.Lock()
-# Keyed by id(handle) and its settings generation (0, 0 without init); at most a few.
-_recorders: dict[tuple[int, int], Recorder] = {}
+# Keyed by id(handle), its settings generation (0, 0 without init) and the instrumentation scope
+# (this module's, and _scopes.py's step spans); at most a few.
+_recorders: dict[tuple[int, int, str], Recorder] = {}
+_SCOPE = "genai_observe.manual"
 
 
-def _recorder() -> Recorder:
+def _recorder(scope: str = _SCOPE) -> Recorder:
+    """The recorder of the live ``init()`` handle, else of the global providers (no init())."""
     handle = _bootstrap.current()
-    key = (id(handle), handle._generation) if handle is not None else (0, 0)
+    generation = (id(handle), handle._generation) if handle is not None else (0, 0)
+    key = (*generation, scope)
     with _lock:
         rec = _recorders.get(key)
         if rec is None:
-            _recorders.clear()  # one live handle at a time: never grows
+            if any(k[:2] != generation for k in _recorders):
+                _recorders.clear()  # one live handle at a time: never grows
             if handle is not None and handle.enabled:
                 s = handle.settings
                 rec = Recorder(
@@ -40,7 +45,7 @@ def _recorder() -> Recorder:
                     capture=s.capture,
                     profile=s.profile,
                     content=ContentPolicy(s.max_content_length, s.redact),
-                    scope="genai_observe.manual",
+                    scope=scope,
                 )
             else:
                 try:
@@ -49,7 +54,7 @@ def _recorder() -> Recorder:
                     # No init() validated these yet; a recording call must not raise for them.
                     _log.warning("%s; recording with the defaults", exc)
                     capture, profile = CaptureMode.SPAN_ONLY, Profile.DYNATRACE
-                rec = Recorder(capture=capture, profile=profile, scope="genai_observe.manual")
+                rec = Recorder(capture=capture, profile=profile, scope=scope)
             _recorders[key] = rec
         return rec
 

@@ -195,3 +195,44 @@ def test_openai_agents_app(openai_server: OpenAIMockServer, otlp_receiver: OTLPR
     assert list(stopped[0].attributes[sc.GUARDRAIL_TRIPWIRES]) == ["relevance"]
     durations = otlp_receiver.metrics(sc.METRIC_OPERATION_DURATION)
     assert sum(p.count or 0 for m in durations for p in m.data_points) == len(llm)
+
+
+def test_agent_app(openai_server: OpenAIMockServer, otlp_receiver: OTLPReceiver) -> None:
+    """The step API example: per user a workflow, two agents, a tool, the conversation and the
+    experiment attributes on every span."""
+    openai_server.script(content="Walk the old town.", times=None)
+    done = run_example(
+        "agent_app.py",
+        OPENAI_BASE_URL=openai_server.base_url,
+        OPENAI_API_KEY="test",
+        DT_ENDPOINT=otlp_receiver.url,
+    )
+    assert "session-alice (A): Walk the old town." in done.stdout
+    assert "session-bob (B): Walk the old town." in done.stdout
+    spans = otlp_receiver.spans()
+    by_id = {s.span_id: s for s in spans}
+    assert by_name(spans) == sorted(
+        [
+            "plan-trip.workflow",
+            "planner.agent",
+            "weather.tool",
+            "writer.agent",
+            "chat gpt-4o-mini",
+            "chat gpt-4o-mini",
+        ]
+        * 2
+    )
+    for session, arm in (("session-alice", "A"), ("session-bob", "B")):
+        mine = [s for s in spans if s.attributes.get(sc.GEN_AI_CONVERSATION_ID) == session]
+        assert len(mine) == 6 and len({s.trace_id for s in mine}) == 1
+        assert {s.attributes["prompt_style"] for s in mine} == {arm}
+        assert {s.attributes["experiment"] for s in mine} == {"prompt-style"}
+    for llm in (s for s in spans if s.name == "chat gpt-4o-mini"):
+        agent = by_id[llm.parent_span_id]
+        assert agent.attributes[sc.TRACELOOP_SPAN_KIND] == "agent"
+        assert llm.attributes[sc.GEN_AI_AGENT_NAME] == agent.attributes[sc.GEN_AI_AGENT_NAME]
+    for tool in (s for s in spans if s.name == "weather.tool"):
+        assert tool.attributes[sc.GEN_AI_AGENT_NAME] == "planner"
+        assert by_id[tool.parent_span_id].name == "planner.agent"
+    streamed = [s for s in spans if s.attributes.get(sc.GEN_AI_REQUEST_STREAM)]
+    assert len(streamed) == 2 and {s.attributes[sc.GEN_AI_AGENT_NAME] for s in streamed} == {"writer"}

@@ -293,3 +293,19 @@ GEN_AI_EVALUATION_VERSION: Final = "gen_ai.evaluation.version"
 GEN_AI_EVALUATION_SPEC_ID: Final = "gen_ai.evaluation.spec_id"
 GEN_AI_EVALUATION_INPUT_QUESTION: Final = "gen_ai.evaluation.input.question"  # content
 GEN_AI_EVALUATION_INPUT_ANSWER: Final = "gen_ai.evaluation.input.answer"  # content
+
+# --- Scopes of the public step API (agents, conversations, the caller's attributes; _scopes.py)
+# Namespaces a caller's own attribute (genai_observe.attributes({...})) may not use: they are the
+# ones we write, and a caller's key must neither override one of ours nor pass for one.
+RESERVED_PREFIXES: Final[tuple[str, ...]] = (
+    "gen_ai.",
+    "llm.",
+    "traceloop.",
+    "genai_observe.",
+    "server.",
+    "error.",
+    "exception.",
+    "otel.",
+)
+# The instrumentation scope of the step spans the public API makes.
+STEPS_SCOPE: Final = "genai_observe.steps"

@@ -13,9 +13,10 @@ Naming follows the recorder's profile:
 - ``latest``: agents ``"invoke_agent {name}"``, tools ``"execute_tool {name}"`` with the v1.41.0
   attributes; every other step is a plain span named ``name``.
 
-An agent step's :meth:`Step.context` also names the agent for LLM calls made under it
-(``_agent_context``): ``Recorder.start`` puts ``gen_ai.agent.name`` (and the conversation id) on
-their spans.
+An agent step's :meth:`Step.context` also names the agent for the GenAI spans started under it,
+and a workflow step's names the workflow (``agent_context.CallScope``): ``Recorder.start`` puts
+``gen_ai.agent.name`` (and the conversation id, and the caller's ``genai_observe.attributes``) on
+LLM spans, :meth:`StepRecorder.start_step` on step spans.
 
 Steps record no metrics. Like the recorder, nothing here raises into the caller.
 """
@@ -29,7 +30,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from . import semconv as sc
-from .agent_context import AgentScope, with_agent
+from .agent_context import AgentScope, current_scope, scope_attributes, with_agent, with_workflow
 from .content import TRUNCATED_MARK, dumps, mask_cut
 from .diagnostics import report_internal_error
 from .errors import error_type_of, record_error
@@ -63,17 +64,24 @@ class StepRecorder:
         ``parent``: the context to start under (the parent run's span); None: the current context.
         ``inputs``: exported only with content capture on spans, masked and capped.
         ``conversation_id``: agents only; on the agent span and the LLM spans under it.
+        ``workflow_name``: None takes the enclosing workflow's (a workflow step's: its own name).
+        The scope of ``parent`` (its agent, conversation, the caller's attributes) is added under
+        the step's own attributes.
         """
         if instrumentation_suppressed():
             return None
         try:
             if kind not in sc.STEP_KINDS:
                 kind = sc.SPAN_KIND_TASK
+            if workflow_name is None:
+                workflow_name = name if kind == sc.SPAN_KIND_WORKFLOW else current_scope(parent).workflow
             attributes = self._attributes(kind, name, workflow_name, tool_call_id)
             scope = None
             if kind == sc.SPAN_KIND_AGENT:
                 scope = AgentScope(name, conversation_id)
                 attributes.update(scope.attributes())
+            for key, value in scope_attributes(parent).items():
+                attributes.setdefault(key, value)
             if inputs is not None and self.recorder.capture.on_span:
                 self._content(kind, inputs, attributes, output=False)
             span = self.recorder.tracer.start_span(
@@ -159,8 +167,10 @@ class Step:
 
     def context(self, base: otel_context.Context | None = None) -> otel_context.Context:
         """A context with this step's span current: the parent for its children. An agent step's
-        also names the agent for the LLM calls recorded in it."""
+        also names the agent for the GenAI spans started in it, a workflow step's the workflow."""
         context = trace.set_span_in_context(self.span, base)
+        if self.kind == sc.SPAN_KIND_WORKFLOW:
+            context = with_workflow(self.name, context)
         return context if self.agent is None else with_agent(self.agent, context)
 
     def set_input(self, inputs: Any) -> None:

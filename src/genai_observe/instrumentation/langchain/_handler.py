@@ -28,6 +28,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import context as otel_context
 
 from ..._core import semconv as sc
+from ..._core.agent_context import with_agent
 from ..._core.diagnostics import report_internal_error
 from ..._core.recorder import Invocation, Recorder
 from ..._core.steps import Step, StepRecorder
@@ -71,6 +72,18 @@ class _Run:
             self.step.end()
         if self.invocation is not None:
             self.invocation.finish(end_reason="evicted")
+
+
+def _promote(run: _Run) -> None:
+    """Make ``run`` an agent once it turns out to drive one; the runs started under it from now on
+    (LLM calls included) carry its ``gen_ai.agent.name``."""
+    step = run.step
+    if step is None:
+        return
+    before = step.agent
+    step.promote(sc.SPAN_KIND_AGENT)
+    if before is None and step.agent is not None and run.context is not None:
+        run.context = with_agent(step.agent, run.context)
 
 
 class GenAICallbackHandler(BaseCallbackHandler):
@@ -221,14 +234,20 @@ class GenAICallbackHandler(BaseCallbackHandler):
                 # The top run carrying a create_agent marker is the agent; its children carry the
                 # marker too (inherited metadata) and stay what they are.
                 kind, agent = sc.SPAN_KIND_AGENT, marker
-            self._start_step(kind, name, run_id, parent_run_id, inputs, chain=True, agent=agent)
+            run = self._start_step(kind, name, run_id, parent_run_id, inputs, chain=True, agent=agent)
             if (
                 name in _AGENT_NODES
                 and parent is not None
                 and parent.step is not None
                 and ad.is_graph_node(name, tags, metadata)
             ):
-                parent.step.promote(sc.SPAN_KIND_AGENT)  # a ReAct graph: the graph run is the agent
+                _promote(parent)  # a ReAct graph: the graph run is the agent
+                agent_scope = parent.step.agent
+                if agent_scope is not None and run.context is not None and run.step is not None:
+                    # The node started before its graph was known to be an agent; it and what runs
+                    # under it are the agent's too.
+                    run.step.set_attributes({sc.GEN_AI_AGENT_NAME: agent_scope.name})
+                    run.context = with_agent(agent_scope, run.context)
         except Exception as exc:
             report_internal_error("langchain.chain_start", exc)
 
@@ -255,8 +274,8 @@ class GenAICallbackHandler(BaseCallbackHandler):
     def _promote(self, run_id: UUID) -> None:
         try:
             run = self._parent(run_id)
-            if run is not None and run.step is not None:
-                run.step.promote(sc.SPAN_KIND_AGENT)
+            if run is not None:
+                _promote(run)
         except Exception as exc:
             report_internal_error("langchain.agent", exc)
 
