@@ -322,6 +322,36 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "`OTEL_EXPORTER_OTLP_METRICS_TIMEOUT`, `OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`",
     ),
     Option(
+        "metric_export_interval_ms",
+        ("OTEL_METRIC_EXPORT_INTERVAL",),
+        "whole number of milliseconds, 1 to 86,400,000 (one day)",
+        "`60000`",
+        "How often metrics are exported.",
+        _number(
+            integer=True,
+            minimum=1,
+            maximum=MAX_INTERVAL_MS,
+            accepted=f"a positive whole number of milliseconds up to {MAX_INTERVAL_MS} (one day)",
+        ),
+        60_000,
+    ),
+    Option(
+        "shutdown_timeout",
+        ("GENAI_OBSERVE_SHUTDOWN_TIMEOUT",),
+        "seconds, 0 to 3600",
+        "`10`",
+        "Longest wait for the final flush, in all: at `shutdown()` and exit, and before a SIGTERM or "
+        "SIGINT ends the process (see [zero-code.md](zero-code.md#stopping-sigterm-and-sigint)). Also "
+        "the default for `Handle.force_flush()`.",
+        _number(
+            integer=False,
+            minimum=0,
+            maximum=MAX_TIMEOUT_S,
+            accepted=f"a number of seconds >= 0 and up to {MAX_TIMEOUT_S:.0f} (one hour)",
+        ),
+        10.0,
+    ),
+    Option(
         "instrumentations",
         ("GENAI_OBSERVE_INSTRUMENTATIONS",),
         "list or comma-separated string of "
@@ -376,36 +406,6 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "`dynatrace`",
         "Which attribute names spans carry. See [Profiles](#profiles).",
         env_doc=f"`{ENV_PROFILE}`, then `{ENV_SEMCONV_OPT_IN}`",
-    ),
-    Option(
-        "metric_export_interval_ms",
-        ("OTEL_METRIC_EXPORT_INTERVAL",),
-        "whole number of milliseconds, 1 to 86,400,000 (one day)",
-        "`60000`",
-        "How often metrics are exported.",
-        _number(
-            integer=True,
-            minimum=1,
-            maximum=MAX_INTERVAL_MS,
-            accepted=f"a positive whole number of milliseconds up to {MAX_INTERVAL_MS} (one day)",
-        ),
-        60_000,
-    ),
-    Option(
-        "shutdown_timeout",
-        ("GENAI_OBSERVE_SHUTDOWN_TIMEOUT",),
-        "seconds, 0 to 3600",
-        "`10`",
-        "Longest wait for the final flush, in all: at `shutdown()` and exit, and before a SIGTERM or "
-        "SIGINT ends the process (see [zero-code.md](zero-code.md#stopping-sigterm-and-sigint)). Also "
-        "the default for `Handle.force_flush()`.",
-        _number(
-            integer=False,
-            minimum=0,
-            maximum=MAX_TIMEOUT_S,
-            accepted=f"a number of seconds >= 0 and up to {MAX_TIMEOUT_S:.0f} (one hour)",
-        ),
-        10.0,
     ),
     *(
         Option(

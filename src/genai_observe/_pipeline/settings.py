@@ -677,10 +677,12 @@ def _token(
             "only one of them: an 'Authorization: Api-Token ...' header is read as the api_token",
             secret=True,
         )
-    raw, env_name = given.pick("api_token")
-    setting = given.label("api_token", env_name)
-    if raw is None and from_headers is not None:
-        raw, setting = from_headers, "headers (argument) 'authorization'"
+    raw, env_name = (from_headers, None) if from_headers is not None else given.pick("api_token")
+    setting = (
+        "headers (argument) 'authorization'"
+        if from_headers is not None
+        else given.label("api_token", env_name)
+    )
     if raw is None:
         from_env = _api_token_header(env_headers)
         if from_env is not None:
