@@ -95,11 +95,11 @@ def test_names_live_in_the_semantic_conventions_module() -> None:
 
 
 # What each layer may import from the others: the core knows nothing of the pipeline, zero-code or
-# provider code; provider code may use the core (and the pipeline's option parsing); the pipeline
-# loads instrumentations through the registry; zero-code sits on top.
+# provider code; provider code may use the core (option parsing included: _core/config.py); the
+# pipeline loads instrumentations through the registry; zero-code sits on top.
 LAYERS = {
     "_core": {"_core"},
-    "instrumentation": {"_core", "instrumentation", "_pipeline"},
+    "instrumentation": {"_core", "instrumentation"},
     "_pipeline": {"_core", "_pipeline", "instrumentation"},
     "_zerocode": {"_core", "_pipeline", "instrumentation", "_zerocode"},
 }
@@ -128,11 +128,17 @@ def _imported_packages(path: Path) -> set[str]:
     return found
 
 
+# Modules still importing option parsing from _pipeline/settings.py (which re-exports it from
+# _core/config.py); to be moved over, then removed from here.
+PENDING_MOVE = {"instrumentation/openai/__init__.py"}
+
+
 @pytest.mark.parametrize("layer", sorted(LAYERS))
 def test_layers_import_only_what_they_may(layer: str) -> None:
     wrong = {
         f"{path.relative_to(PACKAGE)} imports {sorted(packages - LAYERS[layer])}"
         for path in sorted((PACKAGE / layer).rglob("*.py"))
         if (packages := _imported_packages(path)) - LAYERS[layer]
+        and str(path.relative_to(PACKAGE)) not in PENDING_MOVE
     }
     assert not wrong, sorted(wrong)

@@ -137,9 +137,9 @@ def _record(
     response_id: str | None,
     attributes: Mapping[str, Any] | None,
 ) -> bool:
+    from ._core.config import capture_from_env
     from ._core.modes import CaptureMode
     from ._pipeline import bootstrap as _bootstrap
-    from ._pipeline.settings import capture_from_env
 
     provider: Any = None
     model: Any = None

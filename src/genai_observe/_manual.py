@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any
 
 from ._core import semconv as sc
+from ._core.config import capture_from_env, profile_from_env
 from ._core.content import ContentPolicy
 from ._core.diagnostics import report_internal_error
 from ._core.modes import CaptureMode, Profile
@@ -16,7 +17,6 @@ from ._core.record import Choice, LLMCall, Message, ToolCall, Usage
 from ._core.recorder import Invocation, Recorder
 from ._errors import ConfigurationError
 from ._pipeline import bootstrap as _bootstrap
-from ._pipeline.settings import capture_from_env, profile_from_env
 
 _log = logging.getLogger("genai_observe")
 _lock = threading.Lock()

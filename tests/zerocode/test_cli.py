@@ -87,6 +87,9 @@ def test_existing_sitecustomize_still_runs(
         ({"DT_ENDPOINT": "not-a-url"}, "DT_ENDPOINT"),
         ({"DT_API_TOKEN": "dt0c01.SECRETSECRETSECRET.SECRETSECRETSECRETSECRET"}, "DT_API_TOKEN"),
         ({"GENAI_OBSERVE_CAPTURE_CONTENT": "sometimes"}, "GENAI_OBSERVE_CAPTURE_CONTENT"),
+        # Traceloop's header variable: a control character in the token, and a token without endpoint.
+        ({"TRACELOOP_HEADERS": "Authorization=Api-Token%20dt0c01.SECRETSECRET%0A"}, "TRACELOOP_HEADERS"),
+        ({"TRACELOOP_HEADERS": "Authorization=Api-Token%20dt0c01.SECRETSECRET"}, "TRACELOOP_HEADERS"),
     ],
 )
 def test_misconfiguration_leaves_the_app_running(

@@ -365,6 +365,9 @@ def init(
     audit_events: bool | None = None,
     usage_logs: bool | None = None,
     bizevents_endpoint: str | None = None,
+    app_name: str | None = None,
+    api_endpoint: str | None = None,
+    disable_batch: bool | None = None,
 ) -> Handle:
     """Set up export and instrumentation in one call; see docs/configuration.md.
 
@@ -373,39 +376,15 @@ def init(
     call while initialised returns the same handle (nothing is instrumented or exported twice):
     after the zero-code bootstrap's setup its settings apply; after another ``init()`` in code the
     first setup stays, except that turning content capture off always applies.
+
+    ``app_name``, ``api_endpoint``, ``disable_batch`` and an ``Authorization: Api-Token`` entry
+    of ``headers`` are Traceloop's spellings, so its setup code works with only the import
+    changed (docs/migrating-from-openllmetry.md).
     """
-    settings = load_settings(
-        service_name=service_name,
-        service_version=service_version,
-        deployment_environment=deployment_environment,
-        resource_attributes=resource_attributes,
-        endpoint=endpoint,
-        traces_endpoint=traces_endpoint,
-        metrics_endpoint=metrics_endpoint,
-        logs_endpoint=logs_endpoint,
-        api_token=api_token,
-        headers=headers,
-        compression=compression,
-        export_timeout=export_timeout,
-        instrumentations=instrumentations,
-        disabled_instrumentations=disabled_instrumentations,
-        capture_content=capture_content,
-        max_content_length=max_content_length,
-        redact=redact,
-        profile=profile,
-        metric_export_interval_ms=metric_export_interval_ms,
-        shutdown_timeout=shutdown_timeout,
-        traces=traces,
-        metrics=metrics,
-        logs=logs,
-        reuse_existing_providers=reuse_existing_providers,
-        disabled=disabled,
-        allow_insecure_token=allow_insecure_token,
-        prometheus_targets=prometheus_targets,
-        audit_events=audit_events,
-        usage_logs=usage_logs,
-        bizevents_endpoint=bizevents_endpoint,
-    )
+    # The keywords are options.OPTIONS' argument names (a test holds them equal); forwarded as
+    # given, so that the table is the one place that knows what each means.
+    arguments = dict(locals())
+    settings = load_settings(**arguments)
     return _start(settings, automatic=False)
 
 
@@ -728,7 +707,12 @@ def _span_processor(
         return None
     queue, batch = settings.batch_sizes("traces")
     exporters.append(_export.span_exporter(settings, stats))
-    return BatchSpanProcessor(exporters[-1], max_queue_size=queue, max_export_batch_size=batch)
+    return BatchSpanProcessor(
+        exporters[-1],
+        max_queue_size=queue,
+        max_export_batch_size=batch,
+        schedule_delay_millis=_delay(settings),
+    )
 
 
 def _log_processor(
@@ -738,7 +722,22 @@ def _log_processor(
         return None
     queue, batch = settings.batch_sizes("logs")
     exporters.append(_export.log_exporter(settings, stats))
-    return BatchLogRecordProcessor(exporters[-1], max_queue_size=queue, max_export_batch_size=batch)
+    return BatchLogRecordProcessor(
+        exporters[-1],
+        max_queue_size=queue,
+        max_export_batch_size=batch,
+        schedule_delay_millis=_delay(settings),
+    )
+
+
+def _delay(settings: Settings) -> float | None:
+    """The batch processors' schedule delay: prompt with ``disable_batch``, else the SDK's (its variable).
+
+    Traceloop's ``disable_batch=True`` means a synchronous processor: every span end waits for its
+    export. That would block the app on the backend, which this library never does; a short delay
+    on the batch processor's own thread gives the promptness people use it for.
+    """
+    return _config.PROMPT_EXPORT_DELAY_MS if settings.disable_batch else None
 
 
 def _metric_reader(

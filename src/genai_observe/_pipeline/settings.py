@@ -1,7 +1,10 @@
 """Configuration: explicit arguments, then environment variables, then defaults.
 
 Everything is parsed and validated here, once, before anything is built, so that a bad value
-raises one :class:`ConfigurationError` and leaves nothing half-initialised.
+raises one :class:`ConfigurationError` and leaves nothing half-initialised. Which options exist,
+their variables, defaults and simple parsers are declared once, in ``options.OPTIONS``; this
+module reads the options whose meaning depends on each other (endpoints, token, headers,
+compression and timeouts per signal, business events).
 """
 
 from __future__ import annotations
@@ -9,69 +12,87 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import math
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from .._core.config import (
+    ENV_CAPTURE,
+    ENV_OTEL_CAPTURE,
+    ENV_PROFILE,
+    ENV_SEMCONV_OPT_IN,
+    ENV_TRACELOOP_CAPTURE,
+    capture_from_env,
+    parse_bool,
+    profile_from_env,
+    resolve_profile,
+)
+from .._core.config import env as _env
 from .._core.modes import CaptureMode, Profile
 from .._errors import ConfigurationError
 from ..instrumentation._kit.registry import KNOWN_INSTRUMENTATIONS
+from .options import (
+    CONTROL as _CONTROL,
+)
+from .options import (
+    ENV_TRACELOOP_HEADERS,
+    MAX_INTERVAL_MS,
+    MAX_TIMEOUT_S,
+    SIGNALS,
+    Given,
+    env_of,
+    timeout_ms,
+)
+from .options import parse_number as _parse_number
+from .options import resource_text as _resource_text
 
-SIGNALS: Final[tuple[str, ...]] = ("traces", "metrics", "logs")
+# Re-exported for the modules that import them from here (instrumentation/openai does; new code
+# imports them from _core/config.py).
+__all__ = [
+    "ENV_CAPTURE",
+    "ENV_OTEL_CAPTURE",
+    "ENV_PROFILE",
+    "ENV_SEMCONV_OPT_IN",
+    "ENV_TRACELOOP_CAPTURE",
+    "capture_from_env",
+    "load_settings",
+    "parse_bool",
+    "profile_from_env",
+]
 
-# Environment variable names, in one place (docs/configuration.md lists each).
-ENV_DISABLED: Final = "GENAI_OBSERVE_DISABLED"
-ENV_OTEL_SDK_DISABLED: Final = "OTEL_SDK_DISABLED"
-ENV_SERVICE_NAME: Final = "OTEL_SERVICE_NAME"
-ENV_SERVICE_VERSION: Final = "GENAI_OBSERVE_SERVICE_VERSION"
-ENV_ENVIRONMENT: Final = "GENAI_OBSERVE_ENVIRONMENT"
-ENV_RESOURCE_ATTRIBUTES: Final = "OTEL_RESOURCE_ATTRIBUTES"
-ENV_ENDPOINT: Final = "OTEL_EXPORTER_OTLP_ENDPOINT"
-# Read by genai_observe only: genai-observe-instrument --endpoint sets it, so that a Dynatrace
-# tenant URL never reaches other OTel SDKs (which would not add /api/v2/otlp) in child processes.
-ENV_GENAI_ENDPOINT: Final = "GENAI_OBSERVE_ENDPOINT"
-ENV_DT_ENDPOINT: Final = "DT_ENDPOINT"
-ENV_DT_API_TOKEN: Final = "DT_API_TOKEN"
-ENV_HEADERS: Final = "OTEL_EXPORTER_OTLP_HEADERS"
-ENV_TIMEOUT: Final = "OTEL_EXPORTER_OTLP_TIMEOUT"
-ENV_COMPRESSION: Final = "OTEL_EXPORTER_OTLP_COMPRESSION"
-ENV_METRIC_INTERVAL: Final = "OTEL_METRIC_EXPORT_INTERVAL"
-ENV_SEMCONV_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
-ENV_PROFILE: Final = "GENAI_OBSERVE_SEMCONV_PROFILE"
-ENV_CAPTURE: Final = "GENAI_OBSERVE_CAPTURE_CONTENT"
-ENV_OTEL_CAPTURE: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-ENV_TRACELOOP_CAPTURE: Final = "TRACELOOP_TRACE_CONTENT"
-ENV_MAX_CONTENT_LENGTH: Final = "GENAI_OBSERVE_MAX_CONTENT_LENGTH"
-ENV_INSTRUMENTATIONS: Final = "GENAI_OBSERVE_INSTRUMENTATIONS"
-ENV_DISABLED_INSTRUMENTATIONS: Final = "GENAI_OBSERVE_DISABLED_INSTRUMENTATIONS"
-ENV_SHUTDOWN_TIMEOUT: Final = "GENAI_OBSERVE_SHUTDOWN_TIMEOUT"
-ENV_OPENAI_STREAM_USAGE: Final = "GENAI_OBSERVE_OPENAI_STREAM_USAGE"
-ENV_ALLOW_INSECURE_TOKEN: Final = "GENAI_OBSERVE_ALLOW_INSECURE_TOKEN"
-ENV_PROMETHEUS_TARGETS: Final = "GENAI_OBSERVE_PROMETHEUS_TARGETS"
-ENV_AUDIT_EVENTS: Final = "GENAI_OBSERVE_AUDIT_EVENTS"
-ENV_USAGE_LOGS: Final = "GENAI_OBSERVE_USAGE_LOGS"
-ENV_BIZEVENTS_ENDPOINT: Final = "GENAI_OBSERVE_BIZEVENTS_ENDPOINT"
+# Environment variable names, taken from the option table (options.OPTIONS declares each once).
+ENV_DISABLED: Final = env_of("disabled")[0]
+ENV_SERVICE_NAME: Final = env_of("service_name")[0]
+ENV_SERVICE_VERSION: Final = env_of("service_version")[0]
+ENV_ENVIRONMENT: Final = env_of("deployment_environment")[0]
+ENV_RESOURCE_ATTRIBUTES: Final = env_of("resource_attributes")[0]
+ENV_GENAI_ENDPOINT, ENV_ENDPOINT, ENV_DT_ENDPOINT, _ = env_of("endpoint")
+ENV_DT_API_TOKEN: Final = env_of("api_token")[0]
+_, ENV_HEADERS, *_SIGNAL_HEADER_VARS = env_of("headers")
+ENV_TIMEOUT: Final = env_of("export_timeout")[0]
+ENV_COMPRESSION: Final = env_of("compression")[0]
+ENV_METRIC_INTERVAL: Final = env_of("metric_export_interval_ms")[0]
+ENV_MAX_CONTENT_LENGTH: Final = env_of("max_content_length")[0]
+ENV_INSTRUMENTATIONS: Final = env_of("instrumentations")[0]
+ENV_DISABLED_INSTRUMENTATIONS: Final = env_of("disabled_instrumentations")[0]
+ENV_SHUTDOWN_TIMEOUT: Final = env_of("shutdown_timeout")[0]
+ENV_ALLOW_INSECURE_TOKEN: Final = env_of("allow_insecure_token")[0]
+ENV_PROMETHEUS_TARGETS: Final = env_of("prometheus_targets")[0]
+ENV_AUDIT_EVENTS: Final = env_of("audit_events")[0]
+ENV_USAGE_LOGS: Final = env_of("usage_logs")[0]
+ENV_BIZEVENTS_ENDPOINT: Final = env_of("bizevents_endpoint")[0]
 ENV_SAMPLER: Final = "OTEL_TRACES_SAMPLER"
 ENV_SAMPLER_ARG: Final = "OTEL_TRACES_SAMPLER_ARG"
-ENV_SIGNAL_ON: Final[dict[str, str]] = {
-    "traces": "GENAI_OBSERVE_TRACES",
-    "metrics": "GENAI_OBSERVE_METRICS",
-    "logs": "GENAI_OBSERVE_LOGS",
-}
-ENV_SIGNAL_EXPORTER: Final[dict[str, str]] = {
-    "traces": "OTEL_TRACES_EXPORTER",
-    "metrics": "OTEL_METRICS_EXPORTER",
-    "logs": "OTEL_LOGS_EXPORTER",
-}
-ENV_SIGNAL_ENDPOINT: Final[dict[str, str]] = {s: f"OTEL_EXPORTER_OTLP_{s.upper()}_ENDPOINT" for s in SIGNALS}
-ENV_SIGNAL_HEADERS: Final[dict[str, str]] = {s: f"OTEL_EXPORTER_OTLP_{s.upper()}_HEADERS" for s in SIGNALS}
-
-_TRUE: Final = frozenset({"true", "1", "yes", "on"})
-_FALSE: Final = frozenset({"false", "0", "no", "off"})
-_BOOL_ACCEPTED: Final = "true/false (also 1/0, yes/no, on/off)"
+ENV_SIGNAL_ON: Final[dict[str, str]] = {s: env_of(s)[0] for s in SIGNALS}
+ENV_SIGNAL_ENDPOINT: Final[dict[str, str]] = {s: env_of(f"{s}_endpoint")[0] for s in SIGNALS}
+ENV_SIGNAL_HEADERS: Final[dict[str, str]] = dict(zip(SIGNALS, _SIGNAL_HEADER_VARS, strict=True))
+# Variables that only switch something off or refine an option per signal (the table's docs
+# column names them): an OTel convention each, read here only.
+ENV_OTEL_SDK_DISABLED: Final = "OTEL_SDK_DISABLED"
+ENV_SIGNAL_EXPORTER: Final[dict[str, str]] = {s: f"OTEL_{s.upper()}_EXPORTER" for s in SIGNALS}
+ENV_OPENAI_STREAM_USAGE: Final = "GENAI_OBSERVE_OPENAI_STREAM_USAGE"
 
 _KNOWN_SAMPLERS: Final = frozenset(
     {
@@ -84,24 +105,23 @@ _KNOWN_SAMPLERS: Final = frozenset(
     }
 )
 
-# Upper bounds of durations (docs/configuration.md, "Limits"). Larger values are typos or unit
-# mix-ups, and past about 2**63 ns they overflow the timers of threading and the SDK: an
-# OverflowError in shutdown(), a dead export thread, or every export failing.
-MAX_TIMEOUT_S: Final = 3600.0  # export and shutdown timeouts: one hour
-MAX_INTERVAL_MS: Final = 86_400_000  # metric export interval and batch delays: one day
-
 # Header names whose values are credentials (matched on the lower-cased name).
 _CREDENTIAL_HEADER: Final = re.compile(r"authorization|token|key|secret|password|cookie|auth")
 # RFC 9110 field-name characters.
 _HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-# C0 controls, DEL and C1 controls: never valid inside a header value or a URL.
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# An Authorization header carrying a Dynatrace API token (Traceloop setups pass the token so).
+_API_TOKEN_HEADER: Final = re.compile(r"api-token[ \t]+(.*)", re.IGNORECASE | re.DOTALL)
 
 # The OneAgent's local OTLP endpoint refuses gzip (Dynatrace docs).
 _ONEAGENT_PORT: Final = 14499
 _OTLP_PATH: Final = "/api/v2/otlp"
 _SIGNAL_SUFFIX: Final = re.compile(r"/v1/(traces|metrics|logs)/?$")
 _BIZEVENTS_PATH: Final = "/api/v2/bizevents/ingest"
+
+# disable_batch=True: the batch processors' schedule delay. Short enough that a span is out as
+# soon as a Traceloop user expects (they used a synchronous processor), long enough that the
+# export stays on the processor's thread and a burst of spans still goes in one request.
+PROMPT_EXPORT_DELAY_MS: Final = 100
 
 
 class Secret:
@@ -182,6 +202,8 @@ class Settings:
     audit_events: bool = False
     usage_logs: bool = False
     bizevents_url: str | None = None
+    # disable_batch (Traceloop's name): spans and log records leave within PROMPT_EXPORT_DELAY_MS.
+    disable_batch: bool = False
 
     def batch_sizes(self, signal: str) -> tuple[int, int]:
         """(queue size, batch size) with the batch never larger than the queue.
@@ -220,49 +242,6 @@ class Settings:
 # --- small parsers -------------------------------------------------------------------------
 
 
-def _env(name: str) -> str | None:
-    value = os.environ.get(name)
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
-
-
-def parse_bool(setting: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE:
-        return True
-    if isinstance(value, str) and value.strip().lower() in _FALSE:
-        return False
-    raise ConfigurationError(setting, value, _BOOL_ACCEPTED)
-
-
-def _parse_number(
-    setting: str,
-    value: object,
-    *,
-    integer: bool,
-    minimum: float,
-    accepted: str,
-    maximum: float = math.inf,
-) -> float:
-    if isinstance(value, bool):
-        raise ConfigurationError(setting, value, accepted)
-    try:
-        number = float(value) if isinstance(value, (int, float, str)) else math.nan
-    except (ValueError, OverflowError):
-        number = math.nan
-    if (
-        not math.isfinite(number)
-        or number < minimum
-        or number > maximum
-        or (integer and not number.is_integer())
-    ):
-        raise ConfigurationError(setting, value, accepted)
-    return number
-
-
 def _parse_key_values(setting: str, raw: str, *, percent_decode: bool) -> dict[str, str]:
     """Parse ``k1=v1,k2=v2`` (the OTel environment format; values may be %-encoded)."""
     result: dict[str, str] = {}
@@ -276,22 +255,6 @@ def _parse_key_values(setting: str, raw: str, *, percent_decode: bool) -> dict[s
             raise ConfigurationError(setting, None, "a comma-separated list of key=value pairs", secret=True)
         result[unquote(key) if percent_decode else key] = unquote(value.strip()) if percent_decode else value
     return result
-
-
-def _names(setting: str, value: object) -> frozenset[str]:
-    if isinstance(value, str):
-        items: Iterable[object] = value.split(",")
-    elif isinstance(value, Iterable):
-        items = value
-    else:
-        raise ConfigurationError(setting, value, "a list of instrumentation names")
-    names = frozenset(str(v).strip().lower() for v in items if str(v).strip())
-    unknown = sorted(names - set(KNOWN_INSTRUMENTATIONS))
-    if unknown:
-        raise ConfigurationError(
-            setting, ",".join(unknown), f"names from {', '.join(KNOWN_INSTRUMENTATIONS)}"
-        )
-    return names
 
 
 # --- endpoints -------------------------------------------------------------------------------
@@ -451,15 +414,6 @@ def is_credential_header(name: str) -> bool:
     return bool(_CREDENTIAL_HEADER.search(name.lower()))
 
 
-def _resource_text(setting: str, value: object) -> str:
-    """A resource attribute value: a non-blank string, stripped (backends index them as given)."""
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(setting, value, "a non-blank string")
-    if _CONTROL.search(value.strip()):
-        raise ConfigurationError(setting, value, "a string without control characters")
-    return value.strip()
-
-
 def _refuse_cleartext_credentials(
     endpoints: Endpoints | None,
     token_label: str | None,
@@ -493,24 +447,6 @@ def _refuse_cleartext_credentials(
 # --- the one entry point ------------------------------------------------------------------
 
 
-_UNSET: Any = object()
-
-
-def _pick(arg: object, *env_names: str) -> tuple[object, str | None]:
-    """The explicit argument if given, else the first environment variable set."""
-    if arg is not _UNSET and arg is not None:
-        return arg, None
-    for name in env_names:
-        value = _env(name)
-        if value is not None:
-            return value, name
-    return None, None
-
-
-def _label(arg_name: str, env_name: str | None) -> str:
-    return f"{env_name} (environment)" if env_name else f"{arg_name} (argument)"
-
-
 def _compression(raw: object, setting: str) -> str:
     value = str(raw).strip().lower()
     if value not in ("gzip", "none", "deflate"):
@@ -519,144 +455,88 @@ def _compression(raw: object, setting: str) -> str:
 
 
 def _timeout_ms(raw: object, setting: str) -> float:
-    """An OTLP timeout variable, in milliseconds as the OTel specification gives it, in seconds."""
-    return (
-        _parse_number(
-            setting,
-            raw,
-            integer=False,
-            minimum=1,
-            maximum=MAX_TIMEOUT_S * 1000,
-            accepted=f"a positive number of milliseconds up to {MAX_TIMEOUT_S * 1000:.0f} (one hour)",
-        )
-        / 1000
-    )
+    return timeout_ms(setting, raw)
 
 
-def _capture_mode(value: object, env_name: str | None) -> CaptureMode:
-    setting = _label("capture_content", env_name)
-    if isinstance(value, CaptureMode):
-        return value
-    if isinstance(value, str):
-        upper = value.strip().upper()
-        if upper in CaptureMode.__members__:
-            return CaptureMode[upper]
-    try:
-        # Older instrumentations used true/false; true means "on" here (util-genai reads it as
-        # NO_CONTENT, which surprises the people who set it).
-        return CaptureMode.SPAN_ONLY if parse_bool(setting, value) else CaptureMode.NO_CONTENT
-    except ConfigurationError:
-        raise ConfigurationError(
-            setting, value, f"{_BOOL_ACCEPTED} or one of {', '.join(CaptureMode.__members__)}"
-        ) from None
+def load_settings(**kwargs: Any) -> Settings:
+    """Merge arguments and environment into validated :class:`Settings` (argument wins).
 
-
-def load_settings(
-    *,
-    service_name: str | None = None,
-    service_version: str | None = None,
-    deployment_environment: str | None = None,
-    resource_attributes: Mapping[str, Any] | None = None,
-    endpoint: str | None = None,
-    traces_endpoint: str | None = None,
-    metrics_endpoint: str | None = None,
-    logs_endpoint: str | None = None,
-    api_token: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    compression: str | None = None,
-    export_timeout: float | None = None,
-    instrumentations: Iterable[str] | str | None = None,
-    disabled_instrumentations: Iterable[str] | str | None = None,
-    capture_content: bool | str | CaptureMode | None = None,
-    max_content_length: int | None = None,
-    redact: Callable[[str], str] | None = None,
-    profile: str | Profile | None = None,
-    metric_export_interval_ms: int | None = None,
-    shutdown_timeout: float | None = None,
-    traces: bool | None = None,
-    metrics: bool | None = None,
-    logs: bool | None = None,
-    reuse_existing_providers: bool | None = None,
-    disabled: bool | None = None,
-    allow_insecure_token: bool | None = None,
-    prometheus_targets: Iterable[str] | str | None = None,
-    audit_events: bool | None = None,
-    usage_logs: bool | None = None,
-    bizevents_endpoint: str | None = None,
-) -> Settings:
-    """Merge arguments and environment into validated :class:`Settings` (argument wins)."""
-    off, env_name = _pick(disabled, ENV_DISABLED)
-    is_disabled = parse_bool(_label("disabled", env_name), off) if off is not None else False
+    Takes ``init()``'s keywords (``options.ARGUMENTS``); an unknown one is a TypeError, as for a
+    function with that signature.
+    """
+    given = Given(kwargs)
+    off, env_name = given.pick("disabled")
+    is_disabled = parse_bool(given.label("disabled", env_name), off) if off is not None else False
     sdk_off = _env(ENV_OTEL_SDK_DISABLED)
-    if disabled is None and sdk_off is not None and parse_bool(ENV_OTEL_SDK_DISABLED, sdk_off):
+    if not given.given("disabled") and sdk_off is not None and parse_bool(ENV_OTEL_SDK_DISABLED, sdk_off):
         is_disabled = True  # an explicit disabled= argument wins, as every argument does
     if is_disabled:
         return Settings(disabled=True)
 
     # Signals on/off: GENAI_OBSERVE_<SIGNAL>=false or OTEL_<SIGNAL>_EXPORTER=none turn one off.
-    signal_args = {"traces": traces, "metrics": metrics, "logs": logs}
     signal_on: dict[str, bool] = {}
     for signal in SIGNALS:
-        value, env_name = _pick(signal_args[signal], ENV_SIGNAL_ON[signal])
-        on = parse_bool(_label(signal, env_name), value) if value is not None else True
+        on: bool = given.value(signal)
         exporter = _env(ENV_SIGNAL_EXPORTER[signal])
-        if signal_args[signal] is None and exporter is not None and exporter.lower() == "none":
+        if not given.given(signal) and exporter is not None and exporter.lower() == "none":
             on = False
         signal_on[signal] = on
 
-    raw_endpoint, endpoint_env = _pick(endpoint, ENV_GENAI_ENDPOINT, ENV_ENDPOINT, ENV_DT_ENDPOINT)
-    per_signal_args = {"traces": traces_endpoint, "metrics": metrics_endpoint, "logs": logs_endpoint}
+    raw_endpoint, endpoint_env = given.pick("endpoint")
+    endpoint_label = given.label("endpoint", endpoint_env)
     per_signal: dict[str, tuple[str | None, str]] = {}
     for signal in SIGNALS:
-        value, env_name = _pick(per_signal_args[signal], ENV_SIGNAL_ENDPOINT[signal])
+        value, env_name = given.pick(f"{signal}_endpoint")
         per_signal[signal] = (
             str(value).strip() if value is not None else None,
-            _label(f"{signal}_endpoint", env_name),
+            given.label(f"{signal}_endpoint", env_name),
         )
     endpoints = resolve_endpoints(
         str(raw_endpoint).strip() if raw_endpoint is not None else None,
-        _label("endpoint", endpoint_env),
+        endpoint_label,
         per_signal,
         signal_on,
     )
 
-    raw_token, token_env = _pick(api_token, ENV_DT_API_TOKEN)
-    token: Secret | None = None
-    if raw_token is not None:
-        text = str(raw_token).strip()
-        if not text or any(c.isspace() for c in text) or not text.isprintable() or not text.isascii():
-            raise ConfigurationError(
-                _label("api_token", token_env),
-                None,
-                "a Dynatrace API token without spaces (ASCII letters, digits and punctuation)",
-                secret=True,
-            )
-        if endpoints is None and _pick(bizevents_endpoint, ENV_BIZEVENTS_ENDPOINT)[0] is None:
-            raise ConfigurationError(
-                _label("api_token", token_env),
-                None,
-                f"an endpoint as well (endpoint argument, {ENV_GENAI_ENDPOINT}, {ENV_ENDPOINT} or "
-                f"{ENV_DT_ENDPOINT})",
-                secret=True,
-            )
-        token = Secret(text)
+    headers = given.arg("headers")
+    if headers is not None and not isinstance(headers, Mapping):
+        raise ConfigurationError("headers (argument)", None, "a dict of str to str", secret=True)
+    arg_headers = [_clean_header("headers (argument)", k, v) for k, v in (headers or {}).items()]
+    traceloop_raw = _env(ENV_TRACELOOP_HEADERS)
+    traceloop_headers = [
+        _clean_header(ENV_TRACELOOP_HEADERS, k, v)
+        for k, v in (
+            _parse_key_values(ENV_TRACELOOP_HEADERS, traceloop_raw, percent_decode=True)
+            if traceloop_raw
+            else {}
+        ).items()
+    ]
+    token, token_label = _token(given, arg_headers, traceloop_headers)
+    if token is not None and endpoints is None and given.pick("bizevents_endpoint")[0] is None:
+        raise ConfigurationError(
+            token_label,
+            None,
+            f"an endpoint as well (endpoint argument, {ENV_GENAI_ENDPOINT}, {ENV_ENDPOINT} or "
+            f"{ENV_DT_ENDPOINT})",
+            secret=True,
+        )
 
-    # Headers: per signal, env per-signal > env general; explicit argument entries win.
+    # Headers: per signal, lowest first: TRACELOOP_HEADERS, the OTel general variable, the OTel
+    # per-signal variable, the argument; the token's Authorization replaces any other.
     signal_headers: dict[str, dict[str, str]] = {}
     header_labels: dict[str, dict[str, str]] = {}  # signal -> header -> the setting it came from
-    if headers and not isinstance(headers, Mapping):
-        raise ConfigurationError("headers (argument)", None, "a dict of str to str", secret=True)
     for signal in SIGNALS:
         merged: dict[str, str] = {}
         labels: dict[str, str] = {}
+        for key, value in traceloop_headers:
+            merged[key], labels[key] = value, f"{ENV_TRACELOOP_HEADERS} (environment)"
         for env_name in (ENV_HEADERS, ENV_SIGNAL_HEADERS[signal]):
             raw = _env(env_name)
             if raw:
                 for k, v in _parse_key_values(env_name, raw, percent_decode=True).items():
                     key, value = _clean_header(env_name, k, v)
                     merged[key], labels[key] = value, f"{env_name} (environment)"
-        for k, v in (headers or {}).items():
-            key, value = _clean_header("headers (argument)", k, v)
+        for key, value in arg_headers:
             merged[key], labels[key] = value, "headers (argument)"
         if token is not None:
             merged["authorization"] = f"Api-Token {token.reveal()}"
@@ -664,110 +544,42 @@ def load_settings(
         signal_headers[signal] = merged
         header_labels[signal] = labels
 
-    raw_insecure, insecure_env = _pick(allow_insecure_token, ENV_ALLOW_INSECURE_TOKEN)
+    raw_insecure, insecure_env = given.pick("allow_insecure_token")
     insecure_ok = (
-        parse_bool(_label("allow_insecure_token", insecure_env), raw_insecure)
+        parse_bool(given.label("allow_insecure_token", insecure_env), raw_insecure)
         if raw_insecure is not None
         else False
     )
     if not insecure_ok:
-        _refuse_cleartext_credentials(
-            endpoints, _label("api_token", token_env) if token is not None else None, header_labels
-        )
+        _refuse_cleartext_credentials(endpoints, token_label if token is not None else None, header_labels)
 
-    raw_compression, comp_env = _pick(compression, ENV_COMPRESSION)
+    raw_compression, comp_env = given.pick("compression")
     comp: str | None = None  # decided per signal URL: gzip, except for a local OneAgent
     if raw_compression is not None:
-        comp = _compression(raw_compression, _label("compression", comp_env))
+        comp = _compression(raw_compression, given.label("compression", comp_env))
     signal_comp: dict[str, str] = {}
     signal_timeout: dict[str, float] = {}
     for signal in SIGNALS:
         comp_name = f"OTEL_EXPORTER_OTLP_{signal.upper()}_COMPRESSION"
         raw = _env(comp_name)
-        if raw is not None and (compression is _UNSET or compression is None):
+        if raw is not None and not given.given("compression"):
             signal_comp[signal] = _compression(raw, f"{comp_name} (environment)")
         timeout_name = f"OTEL_EXPORTER_OTLP_{signal.upper()}_TIMEOUT"
         raw = _env(timeout_name)
-        if raw is not None and (export_timeout is _UNSET or export_timeout is None):
+        if raw is not None and not given.given("export_timeout"):
             signal_timeout[signal] = _timeout_ms(raw, f"{timeout_name} (environment)")
 
-    raw_timeout, timeout_env = _pick(export_timeout, ENV_TIMEOUT)
-    if raw_timeout is None:
-        timeout_s = 10.0
-    elif timeout_env:
-        timeout_s = _timeout_ms(raw_timeout, _label("export_timeout", timeout_env))
-    else:
-        timeout_s = _parse_number(
-            "export_timeout (argument)",
-            raw_timeout,
-            integer=False,
-            minimum=0.001,
-            maximum=MAX_TIMEOUT_S,
-            accepted=f"a positive number of seconds up to {MAX_TIMEOUT_S:.0f} (one hour)",
-        )
+    enabled: frozenset[str] = given.value("instrumentations") - given.value("disabled_instrumentations")
 
-    raw_interval, interval_env = _pick(metric_export_interval_ms, ENV_METRIC_INTERVAL)
-    interval = 60_000
-    if raw_interval is not None:
-        interval = int(
-            _parse_number(
-                _label("metric_export_interval_ms", interval_env),
-                raw_interval,
-                integer=True,
-                minimum=1,
-                maximum=MAX_INTERVAL_MS,
-                accepted=f"a positive whole number of milliseconds up to {MAX_INTERVAL_MS} (one day)",
-            )
-        )
-
-    raw_shutdown, shutdown_env = _pick(shutdown_timeout, ENV_SHUTDOWN_TIMEOUT)
-    shutdown_s = 10.0
-    if raw_shutdown is not None:
-        shutdown_s = _parse_number(
-            _label("shutdown_timeout", shutdown_env),
-            raw_shutdown,
-            integer=False,
-            minimum=0,
-            maximum=MAX_TIMEOUT_S,
-            accepted=f"a number of seconds >= 0 and up to {MAX_TIMEOUT_S:.0f} (one hour)",
-        )
-
-    raw_enabled, enabled_env = _pick(instrumentations, ENV_INSTRUMENTATIONS)
-    enabled = (
-        _names(_label("instrumentations", enabled_env), raw_enabled)
-        if raw_enabled is not None
-        else frozenset(KNOWN_INSTRUMENTATIONS)
-    )
-    raw_disabled, disabled_env = _pick(disabled_instrumentations, ENV_DISABLED_INSTRUMENTATIONS)
-    if raw_disabled is not None:
-        enabled = enabled - _names(_label("disabled_instrumentations", disabled_env), raw_disabled)
-
-    raw_capture, capture_env = _pick(capture_content, ENV_CAPTURE, ENV_OTEL_CAPTURE, ENV_TRACELOOP_CAPTURE)
-    capture = _capture_mode(raw_capture, capture_env) if raw_capture is not None else CaptureMode.SPAN_ONLY
-
-    raw_max, max_env = _pick(max_content_length, ENV_MAX_CONTENT_LENGTH)
-    max_len = 16_384
-    if raw_max is not None:
-        max_len = int(
-            _parse_number(
-                _label("max_content_length", max_env),
-                raw_max,
-                integer=True,
-                minimum=16,
-                accepted="a whole number of characters >= 16",
-            )
-        )
-
-    if redact is not None and not callable(redact):
-        raise ConfigurationError("redact (argument)", redact, "a callable taking and returning a str")
-
-    chosen_profile = _resolve_profile(profile)
+    raw_capture = given.pick("capture_content")[0]
+    capture = given.value("capture_content") if raw_capture is not None else CaptureMode.SPAN_ONLY
 
     attrs: dict[str, str] = {}
     raw_attrs = _env(ENV_RESOURCE_ATTRIBUTES)
     if raw_attrs:
         for key, value in _parse_key_values(ENV_RESOURCE_ATTRIBUTES, raw_attrs, percent_decode=True).items():
             attrs[key] = _resource_text(f"{ENV_RESOURCE_ATTRIBUTES} key {key!r}", value)
+    resource_attributes = given.arg("resource_attributes")
     if resource_attributes:
         if not isinstance(resource_attributes, Mapping):
             raise ConfigurationError("resource_attributes (argument)", resource_attributes, "a dict")
@@ -775,6 +587,129 @@ def load_settings(
             name = _resource_text("resource_attributes (argument) key", key)
             attrs[name] = _resource_text(f"resource_attributes (argument) key {name!r}", value)
 
+    _check_sampler()
+    sizes = _batch_variables()
+
+    raw_targets, targets_env = given.pick("prometheus_targets")
+    targets = (
+        _prometheus_targets(given.label("prometheus_targets", targets_env), raw_targets)
+        if raw_targets is not None
+        else ()
+    )
+
+    audit_on, usage_on, bizevents_url = _business_events(
+        given,
+        raw_endpoint,
+        endpoint_label,
+        endpoints,
+        signal_headers,
+        token_label if token is not None else None,
+        insecure_ok,
+    )
+
+    return Settings(
+        service_name=given.value("service_name"),
+        service_version=given.value("service_version"),
+        deployment_environment=given.value("deployment_environment"),
+        resource_attributes=attrs,
+        endpoints=endpoints,
+        token=token,
+        headers=signal_headers,
+        compression=comp,
+        export_timeout=given.value("export_timeout"),
+        signal_compression=signal_comp,
+        signal_timeout=signal_timeout,
+        metric_export_interval_ms=given.value("metric_export_interval_ms"),
+        shutdown_timeout=given.value("shutdown_timeout"),
+        instrumentations=enabled,
+        capture=capture,
+        max_content_length=given.value("max_content_length"),
+        redact=given.value("redact"),
+        profile=_resolve_profile_given(given),
+        traces=signal_on["traces"],
+        metrics=signal_on["metrics"],
+        logs=signal_on["logs"],
+        reuse_existing_providers=given.value("reuse_existing_providers"),
+        openai_stream_usage=(
+            parse_bool(ENV_OPENAI_STREAM_USAGE, _env(ENV_OPENAI_STREAM_USAGE))
+            if _env(ENV_OPENAI_STREAM_USAGE) is not None
+            else False
+        ),
+        span_queue_size=sizes["OTEL_BSP_MAX_QUEUE_SIZE"],
+        span_batch_size=sizes["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
+        log_queue_size=sizes["OTEL_BLRP_MAX_QUEUE_SIZE"],
+        log_batch_size=sizes["OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"],
+        prometheus_targets=targets,
+        audit_events=audit_on,
+        usage_logs=usage_on,
+        bizevents_url=bizevents_url,
+        disable_batch=given.value("disable_batch"),
+    )
+
+
+def _resolve_profile_given(given: Given) -> Profile:
+    # The opt-in variable is no option of its own: resolve_profile falls back to it.
+    profile = given.arg("profile")
+    if profile is not None:
+        try:
+            return resolve_profile(profile)
+        except ConfigurationError:
+            # Name the keyword the caller used (it has no alias today; this keeps it right if one comes).
+            raise ConfigurationError(given.label("profile"), profile, "dynatrace or latest") from None
+    return resolve_profile(None)
+
+
+def _token(
+    given: Given, arg_headers: list[tuple[str, str]], env_headers: list[tuple[str, str]]
+) -> tuple[Secret | None, str]:
+    """The API token and how errors name it.
+
+    Traceloop setups pass the Dynatrace token as ``headers={"Authorization": "Api-Token ..."}``
+    (or in ``TRACELOOP_HEADERS``); such a header is read as the token, so it is validated, masked
+    and ruled like ``api_token``. Precedence: an argument (``api_token``, or the header in
+    ``headers``; both is an error), then ``DT_API_TOKEN``, then the header in ``TRACELOOP_HEADERS``.
+    """
+    from_headers = _api_token_header(arg_headers)
+    if from_headers is not None and given.given("api_token"):
+        raise ConfigurationError(
+            "api_token (argument) and headers (argument) 'authorization'",
+            None,
+            "only one of them: an 'Authorization: Api-Token ...' header is read as the api_token",
+            secret=True,
+        )
+    raw, env_name = (from_headers, None) if from_headers is not None else given.pick("api_token")
+    setting = (
+        "headers (argument) 'authorization'"
+        if from_headers is not None
+        else given.label("api_token", env_name)
+    )
+    if raw is None:
+        from_env = _api_token_header(env_headers)
+        if from_env is not None:
+            raw, setting = from_env, f"{ENV_TRACELOOP_HEADERS} (environment) 'authorization'"
+    if raw is None:
+        return None, setting
+    text = str(raw).strip()
+    if not text or any(c.isspace() for c in text) or not text.isprintable() or not text.isascii():
+        raise ConfigurationError(
+            setting,
+            None,
+            "a Dynatrace API token without spaces (ASCII letters, digits and punctuation)",
+            secret=True,
+        )
+    return Secret(text), setting
+
+
+def _api_token_header(headers: list[tuple[str, str]]) -> str | None:
+    """The token of an ``Authorization: Api-Token <token>`` header, else None (other schemes stay headers)."""
+    for key, value in headers:
+        if key == "authorization" and (match := _API_TOKEN_HEADER.fullmatch(value)):
+            return match.group(1)
+    return None
+
+
+def _check_sampler() -> None:
+    """OTEL_TRACES_SAMPLER(_ARG): applied by the SDK, checked here so a typo fails init()."""
     sampler = _env(ENV_SAMPLER)
     if sampler is not None and sampler.lower() not in _KNOWN_SAMPLERS and not _sampler_plugin(sampler):
         raise ConfigurationError(
@@ -786,8 +721,9 @@ def load_settings(
         if ratio > 1:
             raise ConfigurationError(ENV_SAMPLER_ARG, sampler_arg, "a ratio 0..1")
 
-    raw_reuse = reuse_existing_providers if reuse_existing_providers is not None else True
 
+def _batch_variables() -> dict[str, int | None]:
+    """The SDK's batch and timeout variables: the SDK reads them, checked here so a typo fails init()."""
     sizes: dict[str, int | None] = {}
     for name, maximum in (
         ("OTEL_BSP_MAX_QUEUE_SIZE", math.inf),
@@ -816,72 +752,7 @@ def load_settings(
             if raw is not None
             else None
         )
-
-    resource: dict[str, str | None] = {}
-    for arg_name, arg, env_name in (
-        ("service_name", service_name, ENV_SERVICE_NAME),
-        ("service_version", service_version, ENV_SERVICE_VERSION),
-        ("deployment_environment", deployment_environment, ENV_ENVIRONMENT),
-    ):
-        value, from_env = _pick(arg, env_name)
-        resource[arg_name] = _resource_text(_label(arg_name, from_env), value) if value is not None else None
-
-    raw_targets, targets_env = _pick(prometheus_targets, ENV_PROMETHEUS_TARGETS)
-    targets = (
-        _prometheus_targets(_label("prometheus_targets", targets_env), raw_targets)
-        if raw_targets is not None
-        else ()
-    )
-
-    audit_on, usage_on, bizevents_url = _business_events(
-        audit_events,
-        usage_logs,
-        bizevents_endpoint,
-        raw_endpoint,
-        endpoint_env,
-        endpoints,
-        signal_headers,
-        _label("api_token", token_env) if token is not None else None,
-        insecure_ok,
-    )
-
-    return Settings(
-        service_name=resource["service_name"],
-        service_version=resource["service_version"],
-        deployment_environment=resource["deployment_environment"],
-        resource_attributes=attrs,
-        endpoints=endpoints,
-        token=token,
-        headers=signal_headers,
-        compression=comp,
-        export_timeout=timeout_s,
-        signal_compression=signal_comp,
-        signal_timeout=signal_timeout,
-        metric_export_interval_ms=interval,
-        shutdown_timeout=shutdown_s,
-        instrumentations=enabled,
-        capture=capture,
-        max_content_length=max_len,
-        redact=redact,
-        profile=chosen_profile,
-        traces=signal_on["traces"],
-        metrics=signal_on["metrics"],
-        logs=signal_on["logs"],
-        reuse_existing_providers=parse_bool("reuse_existing_providers (argument)", raw_reuse),
-        openai_stream_usage=(
-            parse_bool(ENV_OPENAI_STREAM_USAGE, _env(ENV_OPENAI_STREAM_USAGE))
-            if _env(ENV_OPENAI_STREAM_USAGE) is not None
-            else False
-        ),
-        span_queue_size=sizes["OTEL_BSP_MAX_QUEUE_SIZE"],
-        span_batch_size=sizes["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
-        log_queue_size=sizes["OTEL_BLRP_MAX_QUEUE_SIZE"],
-        log_batch_size=sizes["OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"],
-        prometheus_targets=targets,
-        audit_events=audit_on,
-        usage_logs=usage_on,
-        bizevents_url=bizevents_url,
-    )
+    return sizes
 
 
 def derive_bizevents_url(otlp_base: str | None) -> str | None:
@@ -901,11 +772,9 @@ def derive_bizevents_url(otlp_base: str | None) -> str | None:
 
 
 def _business_events(
-    audit_events: object,
-    usage_logs: object,
-    bizevents_endpoint: object,
+    given: Given,
     raw_endpoint: object,
-    endpoint_env: str | None,
+    endpoint_label: str,
     endpoints: Endpoints | None,
     signal_headers: Mapping[str, Mapping[str, str]],
     token_label: str | None,
@@ -917,23 +786,21 @@ def _business_events(
     (tenant, ActiveGate, ``/api/v2/otlp``; or a logs URL under one). Requests carry the logs
     signal's headers, so the same clear-text rule applies to it.
     """
-    raw_audit, audit_env = _pick(audit_events, ENV_AUDIT_EVENTS)
-    audit = parse_bool(_label("audit_events", audit_env), raw_audit) if raw_audit is not None else False
-    raw_usage, usage_env = _pick(usage_logs, ENV_USAGE_LOGS)
-    usage = parse_bool(_label("usage_logs", usage_env), raw_usage) if raw_usage is not None else False
+    raw_audit, audit_env = given.pick("audit_events")
+    audit: bool = given.value("audit_events")
+    raw_usage, usage_env = given.pick("usage_logs")
+    usage: bool = given.value("usage_logs")
 
-    raw_url, url_env = _pick(bizevents_endpoint, ENV_BIZEVENTS_ENDPOINT)
+    raw_url, url_env = given.pick("bizevents_endpoint")
     url: str | None = None
     if raw_url is not None:
         url = str(raw_url).strip()
-        _check_url(_label("bizevents_endpoint", url_env), url)
-        setting = _label("bizevents_endpoint", url_env)
+        setting = given.label("bizevents_endpoint", url_env)
+        _check_url(setting, url)
     else:
-        base = (
-            derive_base(_label("endpoint", endpoint_env), str(raw_endpoint).strip()) if raw_endpoint else None
-        )
+        base = derive_base(endpoint_label, str(raw_endpoint).strip()) if raw_endpoint else None
         url = derive_bizevents_url(base or (endpoints.logs if endpoints is not None else None))
-        setting = _label("endpoint", endpoint_env)
+        setting = endpoint_label
     headers = signal_headers.get("logs", {})
     if url is not None and not insecure_ok and urlsplit(url).scheme == "http" and not is_loopback(url):
         credential = token_label or next(
@@ -951,14 +818,14 @@ def _business_events(
     logs_out = endpoints is not None and endpoints.logs is not None
     if audit and url is None and endpoints is not None and not logs_out:
         raise ConfigurationError(
-            _label("audit_events", audit_env),
+            given.label("audit_events", audit_env),
             raw_audit,
             f"a Business Events endpoint (a Dynatrace endpoint or {ENV_BIZEVENTS_ENDPOINT}) or logs "
             "export on: towards other endpoints audit events travel as OTLP log records",
         )
     if usage and endpoints is not None and not logs_out:
         raise ConfigurationError(
-            _label("usage_logs", usage_env), raw_usage, "logs export on: usage logs are OTLP log records"
+            given.label("usage_logs", usage_env), raw_usage, "logs export on: usage logs are OTLP log records"
         )
     return audit, usage, url
 
@@ -1003,28 +870,3 @@ def _sampler_plugin(name: str) -> bool:
     from importlib.metadata import entry_points
 
     return any(ep.name == name for ep in entry_points(group="opentelemetry_traces_sampler"))
-
-
-def _resolve_profile(profile: str | Profile | None) -> Profile:
-    value, env_name = _pick(profile, ENV_PROFILE)
-    if value is not None:
-        try:
-            return Profile(str(value.value if isinstance(value, Profile) else value).strip().lower())
-        except ValueError:
-            raise ConfigurationError(_label("profile", env_name), value, "dynatrace or latest") from None
-    opt_in = _env(ENV_SEMCONV_OPT_IN) or ""
-    if "gen_ai_latest_experimental" in {v.strip() for v in opt_in.split(",")}:
-        return Profile.LATEST
-    return Profile.DYNATRACE
-
-
-def capture_from_env() -> CaptureMode:
-    """The content mode for instrumentors used on their own, without ``init()``."""
-    raw, env_name = _pick(None, ENV_CAPTURE, ENV_OTEL_CAPTURE, ENV_TRACELOOP_CAPTURE)
-    if raw is None:
-        return CaptureMode.SPAN_ONLY
-    return _capture_mode(raw, env_name)
-
-
-def profile_from_env() -> Profile:
-    return _resolve_profile(None)

@@ -18,10 +18,12 @@ import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
+from ..._core.config import capture_from_env, profile_from_env
+from ..._core.config import capture_mode as _capture_mode
+from ..._core.config import resolve_profile as _resolve_profile
 from ..._core.content import ContentPolicy
 from ..._core.diagnostics import report_internal_error
 from ..._core.recorder import Recorder
-from ..._pipeline.settings import _capture_mode, _resolve_profile, capture_from_env, profile_from_env
 from .operations import Operation, wrapper
 
 

@@ -13,8 +13,8 @@ import os
 from types import ModuleType
 from typing import Any, ClassVar
 
+from ..._core.config import parse_bool
 from ..._core.diagnostics import report_internal_error
-from ..._pipeline.settings import parse_bool
 from .._kit.base import GenAIInstrumentor
 
 # "true": our processor replaces the SDK's (its export to the OpenAI dashboard stops).
