@@ -128,17 +128,11 @@ def _imported_packages(path: Path) -> set[str]:
     return found
 
 
-# Modules still importing option parsing from _pipeline/settings.py (which re-exports it from
-# _core/config.py); to be moved over, then removed from here.
-PENDING_MOVE = {"instrumentation/openai/__init__.py"}
-
-
 @pytest.mark.parametrize("layer", sorted(LAYERS))
 def test_layers_import_only_what_they_may(layer: str) -> None:
     wrong = {
         f"{path.relative_to(PACKAGE)} imports {sorted(packages - LAYERS[layer])}"
         for path in sorted((PACKAGE / layer).rglob("*.py"))
         if (packages := _imported_packages(path)) - LAYERS[layer]
-        and str(path.relative_to(PACKAGE)) not in PENDING_MOVE
     }
     assert not wrong, sorted(wrong)

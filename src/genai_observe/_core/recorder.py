@@ -29,7 +29,7 @@ from .errors import error_type_of, record_error
 from .metrics import METRICS, MetricSnapshot
 from .modes import CaptureMode, Profile
 from .observers import OBSERVERS
-from .record import LLMCall, ToolCall
+from .record import LLMCall, ToolCall, Usage
 
 _log = logging.getLogger("genai_observe")
 
@@ -108,6 +108,13 @@ class Recorder:
             sc.METRIC_GUARDRAIL_ACTIVATIONS,
             unit="{activation}",
             description="Guardrail interventions, by policy type.",
+        )
+        # Recorded in the dynatrace profile only (see _record_caching); an instrument nothing is
+        # recorded into exports nothing, so the latest profile shows no such metric.
+        self._prompt_caching = meter.create_counter(
+            sc.METRIC_PROMPT_CACHING,
+            unit="{token}",
+            description="Input tokens read from or written to the provider's prompt cache.",
         )
         # Reports nothing; its callback records our queued points before each collection. The SDK
         # keeps the first registration per meter, so one hook serves every Recorder of a provider.
@@ -316,6 +323,10 @@ class Recorder:
                     a[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_LEGACY] = u.cache_read_input_tokens
                 if u.cache_creation_input_tokens is not None:
                     a[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_LEGACY] = u.cache_creation_input_tokens
+                cache_type = _cache_type(u)
+                if cache_type is not None:
+                    a[sc.GEN_AI_PROMPT_CACHING] = cache_type
+                    a[sc.GEN_AI_CACHE_TYPE] = cache_type
             fingerprint = call.response_attributes.get(sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT)
             if fingerprint is not None:
                 a[sc.GEN_AI_OPENAI_SYSTEM_FINGERPRINT] = fingerprint
@@ -402,6 +413,8 @@ class Recorder:
                     u.cache_creation_input_tokens,
                     {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_CACHE_CREATION},
                 )
+            if self._legacy:
+                self._record_caching(u, attrs)
         if call.choices:
             self._choices.add(call.choices, attrs)
         if call.embedding_vector_size is not None:
@@ -418,6 +431,21 @@ class Recorder:
                 for now in times[1:]:
                     record(now - last, attrs)
                     last = now
+
+    def _record_caching(self, u: Usage, attrs: dict[str, Any]) -> None:
+        """``gen_ai.prompt.caching`` (dynatrace profile): a point per cache type the call touched.
+
+        Zero counts record nothing, like the cache token points: a point then means a cache hit
+        (or write), and calls that never touch the cache add no series.
+        """
+        if u.cache_read_input_tokens:
+            self._prompt_caching.add(
+                u.cache_read_input_tokens, {**attrs, sc.GEN_AI_CACHE_TYPE: sc.CACHE_TYPE_READ}
+            )
+        if u.cache_creation_input_tokens:
+            self._prompt_caching.add(
+                u.cache_creation_input_tokens, {**attrs, sc.GEN_AI_CACHE_TYPE: sc.CACHE_TYPE_WRITE}
+            )
 
     def _emit_event(self, inv: Invocation, span_attributes: dict[str, Any]) -> None:
         logger = self._logger
@@ -597,6 +625,23 @@ class Invocation:
         observer = OBSERVERS.llm_end
         if observer is not None:
             observer(self, attrs, duration)
+
+
+def _cache_type(u: Usage) -> str | None:
+    """The span's one ``gen_ai.prompt_caching`` / ``gen_ai.cache.type`` value, None without caching.
+
+    A call can both read and write the cache (Anthropic and Bedrock read a cached prefix and write
+    the next breakpoint). ``read`` then wins: the call was a cache hit, which is what Dynatrace's
+    cached-vs-non-cached chart counts (AR-022: ``read`` on a hit); the written tokens still reach
+    ``gen_ai.usage.cache_creation.input_tokens`` and the ``write`` point of the counter.
+    OpenLLMetry let whichever branch ran last (later: the larger count) win; a hit that happens to
+    write more than it read would then show as a miss.
+    """
+    if u.cache_read_input_tokens:
+        return sc.CACHE_TYPE_READ
+    if u.cache_creation_input_tokens:
+        return sc.CACHE_TYPE_WRITE
+    return None
 
 
 def _is_flat_content(key: str) -> bool:

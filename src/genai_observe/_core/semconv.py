@@ -147,6 +147,17 @@ METRIC_FLUSH_HOOK: Final = "genai_observe.pending_metric_points"
 # time_per_output_chunk aggregation (_core/chunk_times.py) does the same.
 OTEL_METRIC_OVERFLOW: Final = "otel.metric.overflow"
 
+# --- Prompt caching (dynatrace profile only: v1.41.0 has no such names) --------------------------
+# What Dynatrace's cached-vs-non-cached chart and Bedrock cache-savings tiles read (contract rows
+# AR-022, AR-023, AR-045), as OpenLLMetry named them. Written for calls that read or wrote the
+# provider's prompt cache; the counts themselves are gen_ai.usage.cache_*.input_tokens.
+GEN_AI_PROMPT_CACHING: Final = "gen_ai.prompt_caching"  # span: read | write
+GEN_AI_CACHE_TYPE: Final = "gen_ai.cache.type"  # span, and on gen_ai.prompt.caching points
+CACHE_TYPE_READ: Final = "read"
+CACHE_TYPE_WRITE: Final = "write"
+# Counter of cached input tokens (unit tokens), one point per cache type a call touched.
+METRIC_PROMPT_CACHING: Final = "gen_ai.prompt.caching"
+
 # v1.41.0 boundaries (explicit buckets; Dynatrace drops exponential buckets).
 TOKEN_USAGE_BUCKETS: Final[tuple[float, ...]] = (
     1,
@@ -195,6 +206,7 @@ METRIC_ATTRIBUTE_KEYS: Final[tuple[str, ...]] = (
 # Extra keys some metrics add to the common ones above (still low cardinality).
 METRIC_EXTRA_KEYS: Final[tuple[str, ...]] = (
     GEN_AI_TOKEN_TYPE,
+    GEN_AI_CACHE_TYPE,
     GEN_AI_GUARDRAIL_TYPE,
     AWS_BEDROCK_GUARDRAIL_ID,
 )

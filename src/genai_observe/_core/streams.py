@@ -266,3 +266,72 @@ class AsyncStreamProxy(_ProxyBase):
             return await exit_(exc_type, exc, tb) if exit_ is not None else None
         finally:
             self._self_end(END_CLOSED)
+
+
+# (chunk) -> True for a chunk the caller must not see: one only our own change to the request made
+# the server send (openai's usage chunk when we added ``stream_options``). It has been read by then.
+ChunkFilter = Callable[[Any], bool]
+
+
+def _hides(hide: ChunkFilter, chunk: Any) -> bool:
+    try:
+        return hide(chunk)
+    except Exception as exc:
+        report_internal_error("stream.hide", exc)
+        return False  # a chunk we cannot judge reaches the caller, as it would without us
+
+
+class FilteringSyncStreamProxy(SyncStreamProxy):
+    """A :class:`SyncStreamProxy` that reads, but does not hand out, the chunks ``hide`` names.
+
+    A subclass, so streams without such chunks keep the plain per-chunk path. A hidden chunk's
+    arrival time is dropped too: the chunk timings describe what the caller received.
+    """
+
+    def __init__(
+        self,
+        wrapped: Any,
+        inv: Invocation,
+        on_chunk: ChunkHandler | None = None,
+        fill: Filler | None = None,
+        *,
+        hide: ChunkFilter,
+    ) -> None:
+        super().__init__(wrapped, inv, on_chunk, fill)
+        self._self_hide = hide
+
+    def __next__(self) -> Any:
+        times = self._self_times
+        while True:
+            before = len(times)
+            chunk = SyncStreamProxy.__next__(self)
+            if not _hides(self._self_hide, chunk):
+                return chunk
+            if len(times) > before:
+                times.pop()
+
+
+class FilteringAsyncStreamProxy(AsyncStreamProxy):
+    """The async twin of :class:`FilteringSyncStreamProxy`."""
+
+    def __init__(
+        self,
+        wrapped: Any,
+        inv: Invocation,
+        on_chunk: ChunkHandler | None = None,
+        fill: Filler | None = None,
+        *,
+        hide: ChunkFilter,
+    ) -> None:
+        super().__init__(wrapped, inv, on_chunk, fill)
+        self._self_hide = hide
+
+    async def __anext__(self) -> Any:
+        times = self._self_times
+        while True:
+            before = len(times)
+            chunk = await AsyncStreamProxy.__anext__(self)
+            if not _hides(self._self_hide, chunk):
+                return chunk
+            if len(times) > before:
+                times.pop()

@@ -189,7 +189,8 @@ class Settings:
     metrics: bool = True
     logs: bool = True
     reuse_existing_providers: bool = True
-    openai_stream_usage: bool = False
+    # None: ask for usage where the server is known to accept stream_options (docs/openai.md).
+    openai_stream_usage: bool | None = None
     # Batch processor sizes (OTEL_BSP_* / OTEL_BLRP_*), validated here; None: the SDK default.
     span_queue_size: int | None = None
     span_batch_size: int | None = None
@@ -633,7 +634,7 @@ def load_settings(**kwargs: Any) -> Settings:
         openai_stream_usage=(
             parse_bool(ENV_OPENAI_STREAM_USAGE, _env(ENV_OPENAI_STREAM_USAGE))
             if _env(ENV_OPENAI_STREAM_USAGE) is not None
-            else False
+            else None
         ),
         span_queue_size=sizes["OTEL_BSP_MAX_QUEUE_SIZE"],
         span_batch_size=sizes["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],

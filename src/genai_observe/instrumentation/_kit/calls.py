@@ -28,10 +28,16 @@ def run_sync(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     on_result: OnResult,
+    *,
+    recorded_kwargs: dict[str, Any] | None = None,
 ) -> Any:
+    """``recorded_kwargs``: what the method is called with when the call is recorded (a provider's
+    rewrite of the request, whose extra output only our stream proxy removes); otherwise ``kwargs``."""
     inv = recorder.start_from(build)
     if inv is None:
         return wrapped(*args, **kwargs)
+    if recorded_kwargs is not None:
+        kwargs = recorded_kwargs
     inv.activate()
     try:
         result = wrapped(*args, **kwargs)
@@ -50,10 +56,15 @@ async def run_async(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     on_result: OnResult,
+    *,
+    recorded_kwargs: dict[str, Any] | None = None,
 ) -> Any:
+    """The async twin of :func:`run_sync`."""
     inv = recorder.start_from(build)
     if inv is None:
         return await wrapped(*args, **kwargs)
+    if recorded_kwargs is not None:
+        kwargs = recorded_kwargs
     inv.activate()
     try:
         result = await wrapped(*args, **kwargs)

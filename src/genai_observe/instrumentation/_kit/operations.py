@@ -15,9 +15,16 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
+from ..._core.diagnostics import report_internal_error
 from ..._core.record import LLMCall
 from ..._core.recorder import Invocation, Recorder
-from ..._core.streams import AsyncStreamProxy, SyncStreamProxy
+from ..._core.streams import (
+    AsyncStreamProxy,
+    ChunkFilter,
+    FilteringAsyncStreamProxy,
+    FilteringSyncStreamProxy,
+    SyncStreamProxy,
+)
 from .calls import run_async, run_sync
 from .raw import raw_response
 
@@ -27,6 +34,9 @@ Kwargs = dict[str, Any]
 RequestReader = Callable[[Any, Args, Kwargs], LLMCall]
 # Reads the SDK's response into the record.
 ResponseReader = Callable[[LLMCall, Any], None]
+# (the SDK object the method is called on, keyword arguments) -> (the keyword arguments the SDK is
+# called with, and which chunks of the resulting stream the caller must not see: None for none).
+Prepare = Callable[[Any, Kwargs], tuple[Kwargs, ChunkFilter | None]]
 
 
 class Accumulator(Protocol):
@@ -72,44 +82,63 @@ def wrapper(
     recorder: Recorder,
     op: Operation,
     *,
-    prepare: Callable[[Kwargs], Kwargs] | None = None,
+    prepare: Prepare | None = None,
     enter: Callable[[], Any] | None = None,
     leave: Callable[[Any], None] | None = None,
     active: Callable[[], bool] | None = None,
 ) -> Callable[..., Any]:
     """The wrapt wrapper for ``op``.
 
-    ``prepare`` rewrites the keyword arguments the SDK is called with (openai's opt-in usage chunk
-    for streams); ``enter``/``leave`` run around the call, ``leave`` with what ``enter`` returned
-    (anthropic's note to its native tracing hook); ``active`` False makes the wrapper a plain call
-    (a wrapper the app still holds after ``uninstrument()``).
+    ``prepare`` rewrites the keyword arguments the SDK is called with (openai's usage chunk for
+    streams) and names the chunks that rewrite adds, which the caller's stream then skips; a
+    failing ``prepare`` leaves the call as the caller made it, and so does a call not recorded.
+    ``enter``/``leave`` run around the call, ``leave`` with what ``enter`` returned (anthropic's
+    note to its native tracing hook); ``active`` False makes the wrapper a plain call (a wrapper
+    the app still holds after ``uninstrument()``).
     """
     proxy_cls: Any = AsyncStreamProxy if op.is_async else SyncStreamProxy
+    filtering_cls: Any = FilteringAsyncStreamProxy if op.is_async else FilteringSyncStreamProxy
     read_request, read_response, stream = op.request, op.response, op.stream
     is_stream = op.streams or _default_streams
     is_async = op.is_async
 
-    def on_result(inv: Invocation, result: Any) -> Any:
+    def on_result(inv: Invocation, result: Any, hide: ChunkFilter | None = None) -> Any:
         if op.raw and hasattr(result, "http_response") and hasattr(result, "parse"):
             accumulator = None if stream is None else (lambda _keep_text: stream(recorder))
             return raw_response(inv, result, read_response, accumulator, recorder.capture.any, proxy_cls)
         if stream is not None and is_stream(inv, result, is_async):
             acc = stream(recorder)
+            if hide is not None:
+                return filtering_cls(result, inv, acc.on_chunk, acc.fill, hide=hide)
             return proxy_cls(result, inv, acc.on_chunk, acc.fill)
         inv.finish(lambda call: read_response(call, result))
         return result
+
+    def prepared(instance: Any, kwargs: Kwargs) -> tuple[Kwargs | None, Any]:
+        """The kwargs to call with when the call is recorded (None: the caller's) and the on_result
+        for them. Unrecorded calls keep the caller's kwargs: nothing would hide what a rewrite adds.
+        """
+        if prepare is None:
+            return None, on_result
+        try:
+            new_kwargs, hide = prepare(instance, kwargs)
+        except Exception as exc:  # prepare is ours: its failure leaves the call as the caller made it
+            report_internal_error(f"prepare:{getattr(prepare, '__qualname__', '?')}", exc)
+            return None, on_result
+        return new_kwargs, (on_result if hide is None else partial(on_result, hide=hide))
 
     if is_async:
 
         async def async_wrapper(wrapped: Any, instance: Any, args: Args, kwargs: Kwargs) -> Any:
             if active is not None and not active():
                 return await wrapped(*args, **kwargs)
-            if prepare is not None:
-                kwargs = prepare(kwargs)
+            recorded, deliver = prepared(instance, kwargs)
             mark = enter() if enter is not None else None
             try:
                 build = partial(read_request, instance, args, kwargs)
-                return await run_async(recorder, build, wrapped, args, kwargs, on_result)
+                return await run_async(
+                    recorder, build, wrapped, args, kwargs, deliver, recorded_kwargs=recorded
+                )
             finally:
                 if leave is not None:
                     leave(mark)
@@ -119,13 +148,11 @@ def wrapper(
     def sync_wrapper(wrapped: Any, instance: Any, args: Args, kwargs: Kwargs) -> Any:
         if active is not None and not active():
             return wrapped(*args, **kwargs)
-        if prepare is not None:
-            kwargs = prepare(kwargs)
+        recorded, deliver = prepared(instance, kwargs)
         mark = enter() if enter is not None else None
         try:
-            return run_sync(
-                recorder, partial(read_request, instance, args, kwargs), wrapped, args, kwargs, on_result
-            )
+            build = partial(read_request, instance, args, kwargs)
+            return run_sync(recorder, build, wrapped, args, kwargs, deliver, recorded_kwargs=recorded)
         finally:
             if leave is not None:
                 leave(mark)

@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 from ..._core.diagnostics import report_internal_error
 from ..._core.record import LLMCall
 from ..._core.recorder import Recorder
-from ..._core.streams import END_CLOSED, AsyncStreamProxy, SyncStreamProxy
-from ..._pipeline.settings import parse_bool
+from ..._core.streams import END_CLOSED, AsyncStreamProxy, ChunkFilter, SyncStreamProxy
+from ..._core.config import parse_bool
 from .._kit.base import GenAIInstrumentor
 from .._kit.operations import Operation
 from .._kit.read import given
@@ -146,9 +146,11 @@ class OpenAIInstrumentor(GenAIInstrumentor):
     """Instruments ``openai`` chat/completions/embeddings/responses, sync and async.
 
     Usable on its own: ``OpenAIInstrumentor().instrument(tracer_provider=..., meter_provider=...)``.
-    Option ``stream_usage=True`` (or GENAI_OBSERVE_OPENAI_STREAM_USAGE=true) asks the server for
-    the final usage chunk of streams whose caller did not set ``stream_options``; off by default
-    because that extra chunk has no choices and can surprise code that indexes ``choices[0]``.
+    Streamed chat and text completions whose caller set no ``stream_options`` ask the server for
+    their token usage, and the extra chunk that carries it is read by us and never reaches the
+    caller (docs/openai.md, "Token usage in streams"). Option ``stream_usage`` (or
+    GENAI_OBSERVE_OPENAI_STREAM_USAGE): unset, for the servers known to accept ``stream_options``;
+    True, for every server; False, never.
     """
 
     name: ClassVar[str] = "openai"
@@ -159,8 +161,8 @@ class OpenAIInstrumentor(GenAIInstrumentor):
         option = kwargs.get("stream_usage")
         if option is None:
             env = os.environ.get(ENV_STREAM_USAGE)
-            option = parse_bool(ENV_STREAM_USAGE, env) if env else False
-        self._stream_usage = bool(option)
+            option = parse_bool(ENV_STREAM_USAGE, env) if env else None
+        self._stream_usage: bool | None = None if option is None else parse_bool("stream_usage", option)
         self._nim = ad.nim_hosts()
         super()._instrument(**kwargs)
 
@@ -174,8 +176,12 @@ class OpenAIInstrumentor(GenAIInstrumentor):
         for target_module, path, read_request, read_response, stream_cls in _TARGETS:
             if target_module == module_name:
                 op = self._operation(target_module, path, read_request, read_response, stream_cls)
-                asks_usage = self._stream_usage and stream_cls in (ad.ChatStream, ad.CompletionStream)
-                self._wrap_operation(op, prepare=_ask_usage if asks_usage else None)
+                asks_usage = self._stream_usage is not False and stream_cls in (
+                    ad.ChatStream,
+                    ad.CompletionStream,
+                )
+                prepare = functools.partial(_ask_usage, self._stream_usage, self._nim) if asks_usage else None
+                self._wrap_operation(op, prepare=prepare)
         for helper_module, manager, helper, is_async in _HELPERS:
             if helper_module != module_name:
                 continue
@@ -219,12 +225,36 @@ def _accumulator(stream_cls: Any, recorder: Recorder) -> Any:
     return stream_cls(recorder.capture.any)
 
 
-def _ask_usage(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """With ``stream_usage``: a stream the caller did not set ``stream_options`` for asks for the
-    final usage chunk."""
-    if kwargs.get("stream") is True and not given(kwargs.get("stream_options")):
-        return {**kwargs, "stream_options": {"include_usage": True}}
-    return kwargs
+# The header the SDK's with_raw_response / with_streaming_response add to the request: their
+# callers read the bytes themselves, so nothing could hide an extra chunk from them.
+_RAW_RESPONSE_HEADER = "x-stainless-raw-response"
+
+
+def _ask_usage(
+    force: bool | None, nim: frozenset[str], instance: Any, kwargs: dict[str, Any]
+) -> tuple[dict[str, Any], ChunkFilter | None]:
+    """A stream the caller set no ``stream_options`` for asks for the final usage chunk, which
+    the caller's stream then skips (``ad.injected_usage_chunk``).
+
+    ``force`` None: only where the server is known to accept it; True: everywhere. Never for raw
+    responses, and never over the caller's own ``stream_options`` (``None`` included: sent as is).
+    """
+    if kwargs.get("stream") is not True:
+        return kwargs, None
+    options = kwargs.get("stream_options", _ABSENT)
+    if options is not _ABSENT and (options is None or given(options)):
+        return kwargs, None  # the caller's choice
+    headers = kwargs.get("extra_headers")
+    if isinstance(headers, Mapping) and any(
+        isinstance(k, str) and k.lower() == _RAW_RESPONSE_HEADER for k in headers
+    ):
+        return kwargs, None
+    if force is None and not ad.client_info(instance._client, nim).stream_options:
+        return kwargs, None
+    return {**kwargs, "stream_options": {"include_usage": True}}, ad.injected_usage_chunk
+
+
+_ABSENT = object()
 
 
 # --- the .stream() helpers ------------------------------------------------------------------------

@@ -44,8 +44,8 @@ class ClientInfo:
     api_base: str | None
     api_version: str | None
     deployment: str | None = None  # from a base URL path with /deployments/{name}
-
-
+    # The server is known to accept stream_options.include_usage (see accepts_stream_options).
+    stream_options: bool = False
 
 
 def nim_hosts() -> frozenset[str]:
@@ -78,9 +78,72 @@ def _compute_client_info(client: Any, nim: frozenset[str]) -> ClientInfo:
         provider = sc.PROVIDER_OPENAI
     match = _DEPLOYMENT_PATH.search(parts.path)
     deployment = unquote(match.group(1)) if match else None
+    version = str(api_version) if api_version else None
     return ClientInfo(
-        provider, host, port, api_base, str(api_version) if api_version else None, deployment or None
+        provider,
+        host,
+        port,
+        api_base,
+        version,
+        deployment or None,
+        accepts_stream_options(provider, host, parts.path, version),
     )
+
+
+# --- stream_options: which servers take it, and the chunk it adds --------------------------------
+
+_OPENAI_HOST = "api.openai.com"
+# Azure OpenAI's dated api-versions: the first preview whose inference spec has stream_options
+# (2024-08-01-preview; earlier ones answer 400 "Unknown parameter: 'stream_options'"), and the last
+# GA version, whose spec (stable/2024-10-21) still lacks it. Later GA versions come after the
+# previews that added it. The v1 API (base URL .../openai/v1, api-version absent, "v1", "latest"
+# or "preview") has it.
+_AZURE_FIRST_PREVIEW_WITH_USAGE = "2024-08-01"
+_AZURE_LAST_GA_WITHOUT_USAGE = "2024-10-21"
+_AZURE_V1_VERSIONS = frozenset({"v1", "latest", "preview"})
+_DATED_VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})(-preview)?")
+
+
+def accepts_stream_options(provider: str, host: str | None, path: str, api_version: str | None) -> bool:
+    """Whether the server is known to accept ``stream_options`` (then asked for usage by default).
+
+    OpenAI (api.openai.com); Azure OpenAI with an api-version that has it; NVIDIA NIM (NVIDIA's
+    hosted API and the hosts named in GENAI_OBSERVE_NIM_HOSTS: NIM's OpenAI API takes it); Ollama
+    (which takes it, and whose older versions ignore fields they do not know). Any other server is
+    left alone: a self-hosted vLLM accepts it, but so few URLs say what server they lead to that an
+    unknown field could make a stricter one fail the call; ``stream_usage=True`` forces it.
+    """
+    if provider == sc.PROVIDER_AZURE_OPENAI:
+        if "/openai/v1" in path:
+            return True
+        if api_version is None:
+            return False
+        version = api_version.strip().lower()
+        if version in _AZURE_V1_VERSIONS:
+            return True
+        dated = _DATED_VERSION.fullmatch(version)
+        if dated is None:
+            return False
+        day, preview = dated.groups()
+        return day >= _AZURE_FIRST_PREVIEW_WITH_USAGE if preview else day > _AZURE_LAST_GA_WITHOUT_USAGE
+    if provider in (sc.PROVIDER_NVIDIA_NIM, sc.PROVIDER_OLLAMA):
+        return True
+    return host == _OPENAI_HOST
+
+
+def injected_usage_chunk(chunk: Any) -> bool:
+    """For streams we asked for usage: True for the usage chunk (no choices), which the caller then
+    does not see; every other chunk loses the ``usage: null`` the option adds to it, so its
+    ``to_dict()``/``model_fields_set`` are what they would be without the option.
+    """
+    if getattr(chunk, "usage", None) is not None:
+        return not getattr(chunk, "choices", None)
+    fields = getattr(chunk, "__pydantic_fields_set__", None)
+    if fields is None:
+        fields = getattr(chunk, "__fields_set__", None)  # pydantic 1
+    if isinstance(fields, set):
+        fields.discard("usage")
+    return False
 
 
 # (client, NIM hosts) -> ClientInfo, once per client.
