@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, ClassVar
 
+from ..._core.config import parse_bool
 from ..._core.diagnostics import report_internal_error
 from ..._core.record import LLMCall
 from ..._core.recorder import Recorder
 from ..._core.streams import END_CLOSED, AsyncStreamProxy, ChunkFilter, SyncStreamProxy
-from ..._core.config import parse_bool
 from .._kit.base import GenAIInstrumentor
 from .._kit.operations import Operation
 from .._kit.read import given
