@@ -756,9 +756,7 @@ def _build(settings: Settings) -> Handle:
 
     tracer_provider = _existing(trace.get_tracer_provider(), trace.ProxyTracerProvider, settings)
     if tracer_provider is None:
-        tracer_provider = TracerProvider(
-            resource=resource, sampler=_sampler_plugin(), shutdown_on_exit=False
-        )
+        tracer_provider = TracerProvider(resource=resource, sampler=_sampler_plugin(), shutdown_on_exit=False)
         pipeline.spans = SwitchableSpanProcessor(_span_processor(settings, stats, pipeline.exporters))
         tracer_provider.add_span_processor(pipeline.spans)
         owned.append(tracer_provider)

@@ -103,7 +103,6 @@ class OllamaInstrumentor(GenAIInstrumentor):
         )
 
 
-
 def _generator(inv: Invocation, result: Any, is_async: bool) -> bool:
     """A stream is a (async) generator, whatever the request said; the request itself starts on
     its first chunk."""

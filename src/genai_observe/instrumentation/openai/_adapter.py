@@ -46,8 +46,6 @@ class ClientInfo:
     deployment: str | None = None  # from a base URL path with /deployments/{name}
 
 
-
-
 def nim_hosts() -> frozenset[str]:
     """NIM hosts: NVIDIA's hosted API plus self-hosted ones named in GENAI_OBSERVE_NIM_HOSTS."""
     extra = os.environ.get(ENV_NIM_HOSTS, "")
