@@ -71,9 +71,7 @@ async def _adrain_stream(stream: Any) -> None:
 
 
 def _invoke_body() -> str:
-    return json.dumps(
-        {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": MESSAGES}
-    )
+    return json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": MESSAGES})
 
 
 # --- one call of each kind: (server) -> None, returning once the call (or stream) has ended ---------

@@ -11,7 +11,15 @@ from opentelemetry.trace import SpanKind, StatusCode
 from genai_observe import CaptureMode, Profile
 from genai_observe._core import semconv as sc
 from genai_observe._core.content import ContentPolicy
-from genai_observe._core.record import Choice, LLMCall, Message, ToolCall, Usage
+from genai_observe._core.record import (
+    Choice,
+    GuardrailAssessment,
+    GuardrailFinding,
+    LLMCall,
+    Message,
+    ToolCall,
+    Usage,
+)
 from genai_observe.instrumentation._kit.calls import finish_with, run_sync
 from tests.conftest import Telemetry
 
@@ -353,23 +361,61 @@ def test_event_keeps_metadata_and_drops_flat_content(telemetry: Telemetry) -> No
     assert "gen_ai.input.messages" in attrs
 
 
-def test_guardrail_activations_counted_per_type(telemetry: Telemetry) -> None:
+def test_guardrail_assessments_become_attributes_and_points(telemetry: Telemetry) -> None:
     def fill(call: LLMCall, response: Any) -> None:
         fake_fill(call, response)
         call.guardrail_id = "gr-1"
-        call.guardrail_activations = ["content", "word"]
+        call.guardrail_version = "2"
+        call.guardrail_intervened = True
+        word = GuardrailFinding(sc.GUARDRAIL_POLICY_WORD, "CUSTOM", "BLOCKED")
+        call.guardrail_assessments = [
+            GuardrailAssessment(
+                "gr-1",
+                sc.GUARDRAIL_INPUT,
+                [
+                    GuardrailFinding(sc.GUARDRAIL_POLICY_CONTENT, "HATE", "BLOCKED", confidence="HIGH"),
+                    GuardrailFinding(sc.GUARDRAIL_POLICY_WORD, "PROFANITY", "BLOCKED"),
+                    GuardrailFinding(
+                        sc.GUARDRAIL_POLICY_CONTEXTUAL_GROUNDING, "RELEVANCE", "NONE", score=0.9
+                    ),
+                    GuardrailFinding(
+                        sc.GUARDRAIL_POLICY_CONTEXTUAL_GROUNDING, "GROUNDING", "NONE", score=0.5
+                    ),
+                ],
+                latency_ms=12.0,
+                guarded_characters=30,
+            ),
+            # Two output assessments acting on the same policy: one activation a call.
+            GuardrailAssessment("gr-1", sc.GUARDRAIL_OUTPUT, [word]),
+            GuardrailAssessment("gr-1", sc.GUARDRAIL_OUTPUT, [word]),
+        ]
 
     recorder = telemetry.recorder()
     run_sync(recorder, fake_request, lambda: FakeResponse("x"), (), {}, finish_with(fill))
-    run_sync(
-        recorder, fake_request, lambda: FakeResponse("x"), (), {}, finish_with(fake_fill)
-    )  # no activation
-    points = telemetry.metrics()[sc.METRIC_GUARDRAIL_ACTIVATIONS]
-    assert sorted((p.attributes[sc.GEN_AI_GUARDRAIL_TYPE], p.value) for p in points) == [
-        ("content", 1),
-        ("word", 1),
-    ]
-    assert {p.attributes[sc.AWS_BEDROCK_GUARDRAIL_ID] for p in points} == {"gr-1"}
+    a = dict(telemetry.span().attributes or {})
+    assert a[sc.GEN_AI_BEDROCK_GUARDRAIL_ACTIVATION] is True
+    assert (a[sc.GEN_AI_GUARDRAIL_ID], a[sc.GEN_AI_GUARDRAIL_VERSION]) == ("gr-1", "2")
+    assert tuple(a[sc.GEN_AI_BEDROCK_GUARDRAIL_CONTENT]) == ("HATE",)
+    assert tuple(a[sc.GEN_AI_BEDROCK_GUARDRAIL_WORDS]) == ("CUSTOM", "PROFANITY")
+    assert a[sc.GEN_AI_BEDROCK_GUARDRAIL_CONTEXTUAL] == 0.5  # the lowest score, with its type
+    assert a[sc.GEN_AI_GUARDRAIL_GROUNDING_TYPE] == "GROUNDING"
+    run_sync(recorder, fake_request, lambda: FakeResponse("x"), (), {}, finish_with(fake_fill))  # none
+    metrics = telemetry.metrics()
+    activations = metrics[sc.METRIC_GUARDRAIL_ACTIVATIONS]
+    got = sorted(
+        (p.attributes[sc.GEN_AI_GUARDRAIL_POLICY], p.attributes[sc.GEN_AI_GUARDRAIL_TYPE], p.value)
+        for p in activations
+    )
+    assert got == [("content", "input", 1), ("word", "input", 1), ("word", "output", 1)]
+    assert {p.attributes[sc.GEN_AI_GUARDRAIL_ID] for p in activations} == {"gr-1"}
+    scores = sorted(
+        (p.attributes[sc.GEN_AI_GUARDRAIL_GROUNDING_TYPE], p.sum)
+        for p in metrics[sc.METRIC_GUARDRAIL_CONTEXTUAL]
+    )
+    assert scores == [("GROUNDING", 0.5), ("RELEVANCE", 0.9)]
+    assert sum(p.value for p in metrics[sc.METRIC_GUARDRAIL_WORDS]) == 3  # every finding counts
+    assert [p.sum for p in metrics[sc.METRIC_GUARDRAIL_LATENCY]] == [12.0]
+    assert [p.value for p in metrics[sc.METRIC_GUARDRAIL_COVERAGE]] == [30]
 
 
 def test_metrics_worker_records_on_the_caller_when_no_thread_can_start(

@@ -78,10 +78,16 @@ def token_points(telemetry: Telemetry) -> dict[str, float]:
     return {p.attributes[sc.GEN_AI_TOKEN_TYPE]: p.sum for p in telemetry.metrics()[sc.METRIC_TOKEN_USAGE]}
 
 
-def guardrail_points(telemetry: Telemetry) -> list[tuple[str, str, int]]:
+def guardrail_points(telemetry: Telemetry) -> list[tuple[str, str, str, int]]:
+    """Activation points as (policy, input/output, guardrail id, count); "" where a dimension is absent."""
     points = telemetry.metrics().get(sc.METRIC_GUARDRAIL_ACTIVATIONS, [])
     return sorted(
-        (p.attributes[sc.GEN_AI_GUARDRAIL_TYPE], p.attributes[sc.AWS_BEDROCK_GUARDRAIL_ID], p.value)
+        (
+            p.attributes.get(sc.GEN_AI_GUARDRAIL_POLICY, ""),
+            p.attributes.get(sc.GEN_AI_GUARDRAIL_TYPE, ""),
+            p.attributes[sc.GEN_AI_GUARDRAIL_ID],
+            p.value,
+        )
         for p in points
     )
 
@@ -894,8 +900,8 @@ def test_guardrail_intervened_counts_each_policy_type_that_acted(
         assert as_tuple(a[sc.GEN_AI_RESPONSE_FINISH_REASONS]) == ("guardrail_intervened",)
     # The trace also carries a NONE finding (contextual grounding passed): not counted.
     assert guardrail_points(telemetry) == [
-        ("sensitive_information", GUARDRAIL_ID, 1),
-        ("word", GUARDRAIL_ID, 1),
+        ("sensitive_information", "output", GUARDRAIL_ID, 1),
+        ("word", "output", GUARDRAIL_ID, 1),
     ]
 
 
@@ -913,14 +919,17 @@ def test_guardrail_that_let_everything_through_counts_nothing(
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)
-def test_guardrail_without_trace_reports_the_action_but_no_types(
+def test_guardrail_without_trace_counts_the_activation_without_a_policy(
     bedrock_server: BedrockMockServer, telemetry: Telemetry, instrument: Any, operation: str
 ) -> None:
     bedrock_server.script(Reply(guardrail=Guardrail(("content",))))
     _guarded_call(bedrock_server.client(), operation, GUARDRAIL_ID, trace=False)
     a = attrs(telemetry)
     assert a[sc.AWS_BEDROCK_GUARDRAIL_ACTION] == "INTERVENED"
-    assert guardrail_points(telemetry) == []  # which policy acted is only known from the trace
+    assert a[sc.GEN_AI_BEDROCK_GUARDRAIL_ACTIVATION] is True
+    assert sc.GEN_AI_BEDROCK_GUARDRAIL_CONTENT not in a  # which policy acted is only in the trace
+    # Counted, but without the policy and input/output dimensions: they are never guessed.
+    assert guardrail_points(telemetry) == [("", "", GUARDRAIL_ID, 1)]
 
 
 def test_guardrail_blocking_the_prompt(
@@ -935,7 +944,7 @@ def test_guardrail_blocking_the_prompt(
     for span in telemetry.spans():
         assert span.attributes[sc.AWS_BEDROCK_GUARDRAIL_ACTION] == "INTERVENED"
         assert span.attributes["gen_ai.completion.0.content"] == "Blocked by policy."
-    assert guardrail_points(telemetry) == [("topic", GUARDRAIL_ID, 2)]
+    assert guardrail_points(telemetry) == [("topic", "input", GUARDRAIL_ID, 2)]
 
 
 def test_no_guardrail_no_guardrail_attributes(
@@ -945,6 +954,127 @@ def test_no_guardrail_no_guardrail_attributes(
     a = attrs(telemetry)
     assert not [k for k in a if k.startswith("aws.bedrock.guardrail")]
     assert guardrail_points(telemetry) == []
+
+
+def _points(receiver: OTLPReceiver, name: str) -> list[Any]:
+    return [p for m in receiver.metrics(name) for p in m.data_points]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_guardrail_family_reaches_the_receiver(
+    bedrock_server: BedrockMockServer, otlp_receiver: OTLPReceiver, operation: str
+) -> None:
+    """AR-017..021, AR-040, AR-046, AR-050/051: span attributes and metrics, as Dynatrace reads them."""
+    handle = genai_observe.init(endpoint=otlp_receiver.url, service_name="guarded")
+    policies = ("content", "topic", "word", "sensitive_information")
+    bedrock_server.script(Reply(guardrail=Guardrail(policies)))
+    _guarded_call(bedrock_server.client(), operation, GUARDRAIL_ID, trace=True)
+    handle.shutdown()
+    (span,) = otlp_receiver.spans()
+    a = span.attributes
+    assert (a[sc.GEN_AI_GUARDRAIL_ID], a[sc.GEN_AI_GUARDRAIL_VERSION]) == (GUARDRAIL_ID, "3")
+    assert a[sc.GEN_AI_BEDROCK_GUARDRAIL_ACTIVATION] is True
+    assert a[sc.GEN_AI_BEDROCK_GUARDRAIL_CONTENT] == ["VIOLENCE"]
+    assert a[sc.GEN_AI_BEDROCK_GUARDRAIL_TOPICS] == ["investment-advice"]
+    assert a[sc.GEN_AI_BEDROCK_GUARDRAIL_WORDS] == ["CUSTOM"]  # the list, not the matched word
+    assert a[sc.GEN_AI_BEDROCK_GUARDRAIL_SENSITIVE_INFO] == ["EMAIL"]
+    # The input assessment's grounding check passed (action NONE): its score is still reported.
+    assert (a[sc.GEN_AI_BEDROCK_GUARDRAIL_CONTEXTUAL], a[sc.GEN_AI_GUARDRAIL_GROUNDING_TYPE]) == (
+        0.98,
+        "GROUNDING",
+    )
+
+    base = {sc.GEN_AI_GUARDRAIL_ID: GUARDRAIL_ID, sc.GEN_AI_PROVIDER_NAME: "aws.bedrock"}
+
+    def dims(point: Any, *extra: str) -> dict[str, Any]:
+        assert {k: point.attributes[k] for k in base} == base
+        return {k: point.attributes.get(k) for k in (sc.GEN_AI_GUARDRAIL_TYPE, *extra)}
+
+    activations = _points(otlp_receiver, sc.METRIC_GUARDRAIL_ACTIVATIONS)
+    assert sorted((p.attributes[sc.GEN_AI_GUARDRAIL_POLICY], p.value) for p in activations) == [
+        ("content", 1),
+        ("sensitive_information", 1),
+        ("topic", 1),
+        ("word", 1),
+    ]
+    assert {dims(p)[sc.GEN_AI_GUARDRAIL_TYPE] for p in activations} == {"output"}
+    (content,) = _points(otlp_receiver, sc.METRIC_GUARDRAIL_CONTENT)
+    assert content.value == 1
+    assert dims(
+        content, sc.GEN_AI_GUARDRAIL_CONTENT, sc.GEN_AI_GUARDRAIL_CONFIDENCE, sc.GEN_AI_GUARDRAIL_ACTION
+    ) == {
+        sc.GEN_AI_GUARDRAIL_TYPE: "output",
+        sc.GEN_AI_GUARDRAIL_CONTENT: "VIOLENCE",
+        sc.GEN_AI_GUARDRAIL_CONFIDENCE: "HIGH",
+        sc.GEN_AI_GUARDRAIL_ACTION: "BLOCKED",
+    }
+    (pii,) = _points(otlp_receiver, sc.METRIC_GUARDRAIL_SENSITIVE_INFO)
+    assert dims(pii, sc.GEN_AI_GUARDRAIL_PII, sc.GEN_AI_GUARDRAIL_ACTION) == {
+        sc.GEN_AI_GUARDRAIL_TYPE: "output",
+        sc.GEN_AI_GUARDRAIL_PII: "EMAIL",
+        sc.GEN_AI_GUARDRAIL_ACTION: "ANONYMIZED",
+    }
+    (topic,) = _points(otlp_receiver, sc.METRIC_GUARDRAIL_TOPICS)
+    assert dims(topic, sc.GEN_AI_GUARDRAIL_TOPIC)[sc.GEN_AI_GUARDRAIL_TOPIC] == "investment-advice"
+    (word,) = _points(otlp_receiver, sc.METRIC_GUARDRAIL_WORDS)
+    assert dims(word, sc.GEN_AI_GUARDRAIL_WORD_LIST)[sc.GEN_AI_GUARDRAIL_WORD_LIST] == "CUSTOM"
+    (score,) = _points(otlp_receiver, sc.METRIC_GUARDRAIL_CONTEXTUAL)
+    assert (score.count, score.sum) == (1, 0.98)
+    assert dims(score, sc.GEN_AI_GUARDRAIL_GROUNDING_TYPE, sc.GEN_AI_GUARDRAIL_ACTION) == {
+        sc.GEN_AI_GUARDRAIL_TYPE: "input",
+        sc.GEN_AI_GUARDRAIL_GROUNDING_TYPE: "GROUNDING",
+        sc.GEN_AI_GUARDRAIL_ACTION: "NONE",
+    }
+    # Bedrock's invocationMetrics of each assessment (input and output): 40 characters, 120 ms.
+    coverage = _points(otlp_receiver, sc.METRIC_GUARDRAIL_COVERAGE)
+    assert sorted((dims(p)[sc.GEN_AI_GUARDRAIL_TYPE], p.value) for p in coverage) == [
+        ("input", 40),
+        ("output", 40),
+    ]
+    latency = _points(otlp_receiver, sc.METRIC_GUARDRAIL_LATENCY)
+    assert sorted((dims(p)[sc.GEN_AI_GUARDRAIL_TYPE], p.count, p.sum) for p in latency) == [
+        ("input", 1, 120),
+        ("output", 1, 120),
+    ]
+    (unit,) = {m.unit for m in otlp_receiver.metrics(sc.METRIC_GUARDRAIL_LATENCY)}
+    assert unit == "ms"
+    # What was matched is content: in no attribute of the span and no metric point.
+    everything = str(a) + str([p.attributes for m in otlp_receiver.metrics() for p in m.data_points])
+    assert "frobnicate" not in everything and "jane@example.com" not in everything
+
+
+def test_guardrail_that_found_nothing_makes_no_finding_points(
+    bedrock_server: BedrockMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    bedrock_server.script(Reply(guardrail=Guardrail(())))
+    _guarded_call(bedrock_server.client(), "converse", GUARDRAIL_ID, trace=True)
+    a = attrs(telemetry)
+    assert a[sc.GEN_AI_BEDROCK_GUARDRAIL_ACTIVATION] is False
+    assert not [
+        k
+        for k in a
+        if k.startswith("gen_ai.bedrock.guardrail.") and not k.endswith((".activation", ".contextual"))
+    ]
+    metrics = telemetry.metrics()
+    for name in (sc.METRIC_GUARDRAIL_CONTENT, sc.METRIC_GUARDRAIL_SENSITIVE_INFO, sc.METRIC_GUARDRAIL_TOPICS):
+        assert name not in metrics  # policies that found nothing add no series
+    assert sum(p.value for p in metrics[sc.METRIC_GUARDRAIL_COVERAGE]) == 80
+
+
+def test_guardrail_span_attributes_are_dynatrace_profile_only(
+    bedrock_server: BedrockMockServer, telemetry: Telemetry, instrument: Any
+) -> None:
+    instrument(profile=Profile.LATEST)
+    bedrock_server.script(Reply(guardrail=Guardrail(("content",))))
+    _guarded_call(bedrock_server.client(), "converse", GUARDRAIL_ID, trace=True)
+    a = attrs(telemetry)
+    # v1.41.0 has no guardrail names: latest keeps the aws.bedrock.guardrail.* ones only.
+    assert not [k for k in a if k.startswith(("gen_ai.bedrock.guardrail", "gen_ai.guardrail"))]
+    assert (a[sc.AWS_BEDROCK_GUARDRAIL_ID], a[sc.AWS_BEDROCK_GUARDRAIL_ACTION]) == (
+        GUARDRAIL_ID,
+        "INTERVENED",
+    )
+    assert guardrail_points(telemetry) == [("content", "output", GUARDRAIL_ID, 1)]  # metrics: both profiles
 
 
 # --------------------------------------------------------------------------------------------------
@@ -987,6 +1117,45 @@ def test_prompt_caching_tokens(
     assert a[sc.LLM_USAGE_TOTAL_TOKENS] == 132
     # cache points are a part of input, shown on their own
     assert token_points(telemetry) == {"input": 125, "output": 7, "cache_read": 100, "cache_creation": 20}
+
+
+@pytest.mark.parametrize("operation", [*OPERATIONS, "invoke_body_only"])
+def test_prompt_caching_reaches_the_receiver(
+    bedrock_server: BedrockMockServer, otlp_receiver: OTLPReceiver, operation: str
+) -> None:
+    """Converse usage, the InvokeModel headers, Anthropic's body usage (``invoke_body_only``: no
+    token-count headers) and the stream's invocation metrics all fill the cache counts."""
+    handle = genai_observe.init(endpoint=otlp_receiver.url, service_name="cached")
+    model = "anthropic.claude-3-5-haiku-20241022-v1:0"
+    bedrock_server.script(Reply(usage=CACHED, token_headers=operation != "invoke_body_only"))
+    client = bedrock_server.client()
+    if operation == "converse":
+        client.converse(modelId=model, messages=USER)
+    elif operation == "converse_stream":
+        list(client.converse_stream(modelId=model, messages=USER)["stream"])
+    elif operation in ("invoke", "invoke_body_only"):
+        client.invoke_model(modelId=model, body=json.dumps(ANTHROPIC_BODY))["body"].read()
+    else:
+        list(client.invoke_model_with_response_stream(modelId=model, body=json.dumps(ANTHROPIC_BODY))["body"])
+    handle.shutdown()
+    (span,) = otlp_receiver.spans()
+    a = span.attributes
+    assert (a[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS], a[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS]) == (
+        100,
+        20,
+    )
+    assert (
+        a[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_LEGACY],
+        a[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_LEGACY],
+    ) == (
+        100,
+        20,
+    )
+    assert a[sc.GEN_AI_USAGE_INPUT_TOKENS] == 125  # 5 uncached + 100 read + 20 written
+    tokens = {
+        p.attributes[sc.GEN_AI_TOKEN_TYPE]: p.sum for p in _points(otlp_receiver, sc.METRIC_TOKEN_USAGE)
+    }
+    assert tokens == {"input": 125, "output": 7, "cache_read": 100, "cache_creation": 20}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1265,13 +1434,10 @@ def test_init_end_to_end_through_otlp(bedrock_server: BedrockMockServer, otlp_re
     (guard,) = [p for m in otlp_receiver.metrics(sc.METRIC_GUARDRAIL_ACTIVATIONS) for p in m.data_points]
     assert (
         guard.value,
+        guard.attributes[sc.GEN_AI_GUARDRAIL_POLICY],
         guard.attributes[sc.GEN_AI_GUARDRAIL_TYPE],
-        guard.attributes[sc.AWS_BEDROCK_GUARDRAIL_ID],
-    ) == (
-        1,
-        "content",
-        "g9",
-    )
+        guard.attributes[sc.GEN_AI_GUARDRAIL_ID],
+    ) == (1, "content", "output", "g9")
     durations = [p for m in otlp_receiver.metrics(sc.METRIC_OPERATION_DURATION) for p in m.data_points]
     assert sum(p.count or 0 for p in durations) == 3
     assert all(m.temporality == 1 for m in otlp_receiver.metrics(sc.METRIC_TOKEN_USAGE))

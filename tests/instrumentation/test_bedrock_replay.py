@@ -96,6 +96,15 @@ EXACT: dict[tuple[str, int], dict[str, Any]] = {
         "gen_ai.usage.output_tokens": 42,
         "gen_ai.response.finish_reasons": ("endoftext",),
     },
+    # The guardrail family: what each policy found, by category (the matches are content).
+    ("test_titan_converse_guardrail", 0): {
+        sc.GEN_AI_BEDROCK_GUARDRAIL_SENSITIVE_INFO: ("ADDRESS",),
+        sc.GEN_AI_BEDROCK_GUARDRAIL_CONTEXTUAL: 0.94,  # the lower of GROUNDING 0.94, RELEVANCE 1.0
+        sc.GEN_AI_GUARDRAIL_GROUNDING_TYPE: "GROUNDING",
+    },
+    ("test_titan_invoke_model_guardrail", 0): {
+        sc.GEN_AI_BEDROCK_GUARDRAIL_SENSITIVE_INFO: ("Account Number",),  # a configured regex's name
+    },
     # Nova with a guardrail: the body's usage lost outputTokens; the header has it.
     ("test_nova_completion", 0): {"gen_ai.usage.input_tokens": 30, "gen_ai.usage.output_tokens": 51},
     ("test_anthropic_converse_stream_with_tool_use", 0): {
@@ -367,9 +376,19 @@ def test_replay(case: Interaction, replay: Replay, telemetry: Telemetry) -> None
         action, types = guard
         assert a[sc.AWS_BEDROCK_GUARDRAIL_ACTION] == action
         assert a[sc.AWS_BEDROCK_GUARDRAIL_VERSION] == "DRAFT"
+        assert a[sc.GEN_AI_BEDROCK_GUARDRAIL_ACTIVATION] is (action == "INTERVENED")
+        assert (a[sc.GEN_AI_GUARDRAIL_ID], a[sc.GEN_AI_GUARDRAIL_VERSION]) == (
+            a[sc.AWS_BEDROCK_GUARDRAIL_ID],
+            "DRAFT",
+        )
         points = metrics.get(sc.METRIC_GUARDRAIL_ACTIVATIONS, [])
-        assert sorted(p.attributes[sc.GEN_AI_GUARDRAIL_TYPE] for p in points) == types
-        assert {p.attributes[sc.AWS_BEDROCK_GUARDRAIL_ID] for p in points} <= {a[sc.AWS_BEDROCK_GUARDRAIL_ID]}
+        assert sorted(p.attributes.get(sc.GEN_AI_GUARDRAIL_POLICY, "") for p in points) == types
+        assert {p.attributes[sc.GEN_AI_GUARDRAIL_ID] for p in points} <= {a[sc.AWS_BEDROCK_GUARDRAIL_ID]}
+        # What was matched (addresses, account numbers) is content: never in a guardrail attribute.
+        guard_values = str(
+            [v for k, v in a.items() if k.startswith(("gen_ai.bedrock.guardrail", "gen_ai.guardrail"))]
+        )
+        assert "1234561666" not in guard_values and "Tokyo" not in guard_values
 
     for key, value in EXACT.get((_stem(case), case.index), {}).items():
         got = a.get(key)

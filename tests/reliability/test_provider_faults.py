@@ -27,6 +27,7 @@ from genai_observe.instrumentation import ollama as ollama_instrumentation
 from genai_observe.instrumentation import openai as openai_instrumentation
 from genai_observe.instrumentation.anthropic import _adapter as anthropic_ad
 from genai_observe.instrumentation.bedrock import _adapter as bedrock_ad
+from genai_observe.instrumentation.bedrock import _invoke as bedrock_invoke
 from genai_observe.instrumentation.langchain import _adapter as langchain_ad
 from genai_observe.instrumentation.ollama import _adapter as ollama_ad
 from genai_observe.instrumentation.openai import _adapter as openai_ad
@@ -722,9 +723,9 @@ HOOKS: dict[str, list[tuple[str, Callable[[pytest.MonkeyPatch], None], str | Non
             "StreamState.fill",
             "ConverseStream.on_event",
             "InvokeStream.on_event",
-            "load_json",
         )
-    ],
+    ]
+    + [("load_json", _hook(bedrock_invoke, "load_json"), None)],  # called inside _invoke
     "ollama": [
         (name, _hook(ollama_ad, name, ollama_instrumentation), None)
         for name in (

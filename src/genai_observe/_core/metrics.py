@@ -15,7 +15,7 @@ from typing import Any, Final
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from .diagnostics import report_internal_error
-from .record import LLMCall, Usage
+from .record import GuardrailAssessment, LLMCall, Usage
 
 
 @dataclass(slots=True)
@@ -33,8 +33,9 @@ class MetricSnapshot:
     usage: Usage | None
     choices: int  # a count: the choices themselves stay behind
     embedding_vector_size: int | None
-    guardrail_activations: list[str] | None
     guardrail_id: str | None
+    guardrail_intervened: bool | None
+    guardrail_assessments: list[GuardrailAssessment] | None  # bounded by the provider code
 
     @classmethod
     def of(cls, call: LLMCall) -> MetricSnapshot:
@@ -50,8 +51,9 @@ class MetricSnapshot:
             call.usage,
             len(call.choices),
             call.embedding_vector_size,
-            call.guardrail_activations,
             call.guardrail_id,
+            call.guardrail_intervened,
+            call.guardrail_assessments,
         )
 
 

@@ -96,6 +96,37 @@ def token_count(value: Any) -> int | None:
 
 
 @dataclass(slots=True)
+class GuardrailFinding:
+    """One thing a guardrail policy found (or, for contextual grounding, scored).
+
+    ``policy`` is a ``semconv.GUARDRAIL_POLICY_*`` value; ``name`` is what was found, never the
+    matched text: a content filter type, a topic name, a PII entity type or regex name (``kind``
+    says which), a word list (``CUSTOM`` or a managed list), a grounding type.
+    """
+
+    policy: str
+    name: str | None
+    action: str | None = None  # BLOCKED, ANONYMIZED, NONE (detected, let through)
+    confidence: str | None = None  # content filters
+    score: float | None = None  # contextual grounding
+    kind: str | None = None  # sensitive information: GUARDRAIL_KIND_PII | GUARDRAIL_KIND_REGEX
+
+
+@dataclass(slots=True)
+class GuardrailAssessment:
+    """One guardrail's assessment of a call's input or of one output (bounded by the provider code)."""
+
+    guardrail_id: str | None
+    direction: str  # semconv.GUARDRAIL_INPUT | GUARDRAIL_OUTPUT
+    findings: list[GuardrailFinding] = field(default_factory=list)
+    latency_ms: float | None = None
+    guarded_characters: int | None = None
+
+    def acted(self, policy: str) -> bool:
+        return any(f.policy == policy and f.action not in (None, "", "NONE") for f in self.findings)
+
+
+@dataclass(slots=True)
 class LLMCall:
     """Everything known about one operation: request first, then response or error."""
 
@@ -134,10 +165,12 @@ class LLMCall:
     usage: Usage | None = None
     embedding_vector_size: int | None = None
     embedding_count: int | None = None
-    # One entry per guardrail policy type that intervened (e.g. "content", "topic", "word",
-    # "sensitive_information", "contextual_grounding"); counted by the recorder, never guessed.
-    guardrail_activations: list[str] | None = None
+    # A guardrail that ran on the call: its id and version, whether it intervened (None: no
+    # guardrail ran, or none is known to have), and what its trace says each policy found.
     guardrail_id: str | None = None
+    guardrail_version: str | None = None
+    guardrail_intervened: bool | None = None
+    guardrail_assessments: list[GuardrailAssessment] | None = None
 
     # Provider-specific attributes; keys come from _semconv, values are OTel attribute values.
     # request_attributes are set at span start, response_attributes when it ends.

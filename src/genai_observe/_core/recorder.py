@@ -16,11 +16,12 @@ from typing import Any, Final
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry._logs import Logger, LoggerProvider, get_logger_provider
-from opentelemetry.metrics import Meter, MeterProvider, get_meter_provider
+from opentelemetry.metrics import Counter, Histogram, Meter, MeterProvider, get_meter_provider
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 
 from .._version import __version__
 from . import chunk_times as _chunk_times
+from . import guardrails
 from . import semconv as sc
 from .agent_context import attribute_call
 from .content import ContentPolicy
@@ -104,11 +105,7 @@ class Recorder:
         # init()'s own pipeline aggregates chunk gaps in process (one SDK record per chunk is
         # most of a stream's cost); with any other MeterProvider each gap is an SDK record.
         self._chunk_times = _chunk_times.of(meter_provider or get_meter_provider())
-        self._guardrails = meter.create_counter(
-            sc.METRIC_GUARDRAIL_ACTIVATIONS,
-            unit="{activation}",
-            description="Guardrail interventions, by policy type.",
-        )
+        self._guardrails = _guardrail_instruments(meter)
         # Recorded in the dynatrace profile only (see _record_caching); an instrument nothing is
         # recorded into exports nothing, so the latest profile shows no such metric.
         self._prompt_caching = meter.create_counter(
@@ -340,6 +337,8 @@ class Recorder:
                     a[f"{sc.GEN_AI_COMPLETION}.{position}.content_filter_results"] = self.content.flat(
                         choice.content_filter_results
                     )
+            if call.guardrail_id is not None or call.guardrail_assessments:
+                a.update(guardrails.span_attributes(call))
         if self.capture.on_span and call.choices:
             self._response_content(call, a)
         return a
@@ -419,10 +418,16 @@ class Recorder:
             self._choices.add(call.choices, attrs)
         if call.embedding_vector_size is not None:
             self._vector_size.add(call.embedding_vector_size, attrs)
-        if call.guardrail_activations:
-            guard = {**attrs, sc.AWS_BEDROCK_GUARDRAIL_ID: call.guardrail_id or ""}
-            for kind in call.guardrail_activations:
-                self._guardrails.add(1, {**guard, sc.GEN_AI_GUARDRAIL_TYPE: kind})
+        if call.guardrail_id is not None or call.guardrail_assessments:
+            instruments = self._guardrails
+            for name, value, point in guardrails.metric_points(
+                call.guardrail_id, call.guardrail_intervened, call.guardrail_assessments, attrs
+            ):
+                instrument = instruments[name]
+                if isinstance(instrument, Histogram):
+                    instrument.record(value, point)
+                else:
+                    instrument.add(value, point)
         if ttfc is not None:
             self._ttfc.record(ttfc, attrs)
             if times and local is None:
@@ -647,3 +652,43 @@ def _cache_type(u: Usage) -> str | None:
 def _is_flat_content(key: str) -> bool:
     """Keys of the flattened (dynatrace profile) content attributes; the event carries JSON instead."""
     return sc.FLAT_CONTENT_KEY.match(key) is not None
+
+
+def _guardrail_instruments(meter: Meter) -> dict[str, Counter | Histogram]:
+    """The guardrail family (docs/bedrock.md#guardrails), by metric name."""
+    return {
+        sc.METRIC_GUARDRAIL_ACTIVATIONS: meter.create_counter(
+            sc.METRIC_GUARDRAIL_ACTIVATIONS,
+            unit="{activation}",
+            description="Guardrail interventions, by policy type and input/output.",
+        ),
+        sc.METRIC_GUARDRAIL_CONTENT: meter.create_counter(
+            sc.METRIC_GUARDRAIL_CONTENT, unit="{finding}", description="Guardrail content filter findings."
+        ),
+        sc.METRIC_GUARDRAIL_SENSITIVE_INFO: meter.create_counter(
+            sc.METRIC_GUARDRAIL_SENSITIVE_INFO,
+            unit="{finding}",
+            description="Guardrail sensitive information findings (PII entities, regexes).",
+        ),
+        sc.METRIC_GUARDRAIL_TOPICS: meter.create_counter(
+            sc.METRIC_GUARDRAIL_TOPICS, unit="{finding}", description="Guardrail denied topic findings."
+        ),
+        sc.METRIC_GUARDRAIL_WORDS: meter.create_counter(
+            sc.METRIC_GUARDRAIL_WORDS, unit="{finding}", description="Guardrail word filter findings."
+        ),
+        sc.METRIC_GUARDRAIL_CONTEXTUAL: meter.create_histogram(
+            sc.METRIC_GUARDRAIL_CONTEXTUAL,
+            unit="1",
+            description="Guardrail contextual grounding scores, by grounding type.",
+            explicit_bucket_boundaries_advisory=list(sc.GUARDRAIL_SCORE_BUCKETS),
+        ),
+        sc.METRIC_GUARDRAIL_COVERAGE: meter.create_counter(
+            sc.METRIC_GUARDRAIL_COVERAGE, unit="{char}", description="Characters the guardrail assessed."
+        ),
+        sc.METRIC_GUARDRAIL_LATENCY: meter.create_histogram(
+            sc.METRIC_GUARDRAIL_LATENCY,
+            unit="ms",
+            description="Guardrail processing latency per assessment.",
+            explicit_bucket_boundaries_advisory=list(sc.GUARDRAIL_LATENCY_BUCKETS_MS),
+        ),
+    }

@@ -53,7 +53,6 @@ AWS_BEDROCK_KNOWLEDGE_BASE_ID: Final = "aws.bedrock.knowledge_base.id"
 # (cross-region inference profiles, ARNs).
 AWS_BEDROCK_MODEL_ID: Final = "aws.bedrock.model_id"
 AWS_REQUEST_ID: Final = "aws.request_id"  # x-amzn-RequestId, as OTel's AWS SDK conventions name it
-GEN_AI_GUARDRAIL_TYPE: Final = "gen_ai.guardrail.type"  # content|topic|word|sensitive_information|...
 # Ollama's server timings (it reports ns; recorded in seconds like every OTel duration).
 OLLAMA_RESPONSE_TOTAL_DURATION: Final = "ollama.response.total_duration"
 OLLAMA_RESPONSE_LOAD_DURATION: Final = "ollama.response.load_duration"
@@ -137,8 +136,6 @@ METRIC_GENERATION_CHOICES: Final = "gen_ai.client.generation.choices"
 METRIC_EMBEDDINGS_VECTOR_SIZE: Final = "llm.openai.embeddings.vector_size"
 METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
 METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
-# Counted once per guardrail policy type that actually intervened in a call (Bedrock).
-METRIC_GUARDRAIL_ACTIVATIONS: Final = "gen_ai.bedrock.guardrail.activation"
 # An observable gauge that never reports a value: the SDK calls observable callbacks at the start
 # of every collection of its MeterProvider, and ours records the points still queued for the
 # metrics worker, so a collection always includes every call that has returned (see MetricsWorker).
@@ -203,13 +200,67 @@ METRIC_ATTRIBUTE_KEYS: Final[tuple[str, ...]] = (
     SERVER_PORT,
     ERROR_TYPE,
 )
-# Extra keys some metrics add to the common ones above (still low cardinality).
-METRIC_EXTRA_KEYS: Final[tuple[str, ...]] = (
-    GEN_AI_TOKEN_TYPE,
-    GEN_AI_CACHE_TYPE,
+
+# --- Guardrails: the Bedrock guardrail family (docs/bedrock.md#guardrails) -----------------------
+# Names of OpenLLMetry's Bedrock guardrail metrics, which Dynatrace's Bedrock dashboard charts, and
+# of the span attributes its audit reads (dynatrace-app-contract.md AR-017..AR-021, AR-040, AR-046,
+# AR-050/051). Span attributes: dynatrace profile only (v1.41.0 defines no guardrail names).
+GEN_AI_BEDROCK_GUARDRAIL_ACTIVATION: Final = "gen_ai.bedrock.guardrail.activation"  # AR-017
+GEN_AI_BEDROCK_GUARDRAIL_CONTENT: Final = "gen_ai.bedrock.guardrail.content"  # AR-018
+GEN_AI_BEDROCK_GUARDRAIL_SENSITIVE_INFO: Final = "gen_ai.bedrock.guardrail.sensitive_info"  # AR-019
+GEN_AI_BEDROCK_GUARDRAIL_TOPICS: Final = "gen_ai.bedrock.guardrail.topics"  # AR-020
+GEN_AI_BEDROCK_GUARDRAIL_WORDS: Final = "gen_ai.bedrock.guardrail.words"  # AR-021
+GEN_AI_BEDROCK_GUARDRAIL_CONTEXTUAL: Final = "gen_ai.bedrock.guardrail.contextual"  # AR-040
+GEN_AI_GUARDRAIL_GROUNDING_TYPE: Final = "gen_ai.guardrail.grounding_type"  # AR-046: GROUNDING | RELEVANCE
+GEN_AI_GUARDRAIL_ID: Final = "gen_ai.guardrail.id"  # AR-050
+GEN_AI_GUARDRAIL_VERSION: Final = "gen_ai.guardrail.version"  # AR-051
+# The metrics: the first five and .contextual share the span attributes' names.
+METRIC_GUARDRAIL_ACTIVATIONS: Final = GEN_AI_BEDROCK_GUARDRAIL_ACTIVATION  # {activation}
+METRIC_GUARDRAIL_CONTENT: Final = GEN_AI_BEDROCK_GUARDRAIL_CONTENT  # {finding}
+METRIC_GUARDRAIL_SENSITIVE_INFO: Final = GEN_AI_BEDROCK_GUARDRAIL_SENSITIVE_INFO  # {finding}
+METRIC_GUARDRAIL_TOPICS: Final = GEN_AI_BEDROCK_GUARDRAIL_TOPICS  # {finding}
+METRIC_GUARDRAIL_WORDS: Final = GEN_AI_BEDROCK_GUARDRAIL_WORDS  # {finding}
+METRIC_GUARDRAIL_CONTEXTUAL: Final = GEN_AI_BEDROCK_GUARDRAIL_CONTEXTUAL  # histogram of scores, 1
+METRIC_GUARDRAIL_COVERAGE: Final = "gen_ai.bedrock.guardrail.coverage"  # {char} guarded
+METRIC_GUARDRAIL_LATENCY: Final = "gen_ai.bedrock.guardrail.latency"  # histogram, ms
+# Metric dimensions. gen_ai.guardrail.type is what was assessed, input or output, as in
+# OpenLLMetry's guardrail counters (it held the policy type before; that is now .policy).
+GEN_AI_GUARDRAIL_TYPE: Final = "gen_ai.guardrail.type"  # input | output (GUARDRAIL_INPUT/OUTPUT)
+GEN_AI_GUARDRAIL_POLICY: Final = "gen_ai.guardrail.policy"  # GUARDRAIL_POLICY_* (activation)
+GEN_AI_GUARDRAIL_ACTION: Final = "gen_ai.guardrail.action"  # a finding's action: BLOCKED, ANONYMIZED, NONE
+GEN_AI_GUARDRAIL_CONTENT: Final = "gen_ai.guardrail.content"  # content filter type: HATE, VIOLENCE, ...
+GEN_AI_GUARDRAIL_CONFIDENCE: Final = "gen_ai.guardrail.confidence"  # NONE | LOW | MEDIUM | HIGH
+GEN_AI_GUARDRAIL_PII: Final = "gen_ai.guardrail.pii"  # PII entity type: EMAIL, ADDRESS, ...
+GEN_AI_GUARDRAIL_PATTERN: Final = "gen_ai.guardrail.pattern"  # the configured regex's name
+GEN_AI_GUARDRAIL_TOPIC: Final = "gen_ai.guardrail.topic"  # the configured topic's name
+GEN_AI_GUARDRAIL_WORD_LIST: Final = "gen_ai.guardrail.word_list"  # CUSTOM or a managed list: PROFANITY
+GUARDRAIL_POLICY_CONTENT: Final = "content"
+GUARDRAIL_POLICY_TOPIC: Final = "topic"
+GUARDRAIL_POLICY_WORD: Final = "word"
+GUARDRAIL_POLICY_SENSITIVE_INFORMATION: Final = "sensitive_information"
+GUARDRAIL_POLICY_CONTEXTUAL_GROUNDING: Final = "contextual_grounding"
+GUARDRAIL_WORD_LIST_CUSTOM: Final = "CUSTOM"
+GUARDRAIL_KIND_PII: Final = "pii"  # a sensitive-information finding: an entity type
+GUARDRAIL_KIND_REGEX: Final = "regex"  # a sensitive-information finding: a configured regex
+GUARDRAIL_LATENCY_BUCKETS_MS: Final[tuple[float, ...]] = (
+    10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+)  # fmt: skip
+GUARDRAIL_SCORE_BUCKETS: Final[tuple[float, ...]] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+GUARDRAIL_METRIC_KEYS: Final[tuple[str, ...]] = (
+    GEN_AI_GUARDRAIL_ID,
     GEN_AI_GUARDRAIL_TYPE,
-    AWS_BEDROCK_GUARDRAIL_ID,
+    GEN_AI_GUARDRAIL_POLICY,
+    GEN_AI_GUARDRAIL_ACTION,
+    GEN_AI_GUARDRAIL_CONTENT,
+    GEN_AI_GUARDRAIL_CONFIDENCE,
+    GEN_AI_GUARDRAIL_PII,
+    GEN_AI_GUARDRAIL_PATTERN,
+    GEN_AI_GUARDRAIL_TOPIC,
+    GEN_AI_GUARDRAIL_WORD_LIST,
+    GEN_AI_GUARDRAIL_GROUNDING_TYPE,
 )
+# Extra keys some metrics add to the common ones above (still low cardinality).
+METRIC_EXTRA_KEYS: Final[tuple[str, ...]] = (GEN_AI_TOKEN_TYPE, GEN_AI_CACHE_TYPE, *GUARDRAIL_METRIC_KEYS)
 
 # --- Log event ---------------------------------------------------------------------------
 EVENT_INFERENCE_DETAILS: Final = "gen_ai.client.inference.operation.details"
