@@ -237,22 +237,21 @@ def child(name: str, side: str, calls: int) -> dict[str, Any]:
     providers: tuple[Any, Any, Any] | None = None
     replay: _Replay | None = None
     tracer: Any = None
-    if side != "bare":
+    if side == "floor":
         providers = _providers()
-        if side == "floor":
-            replay = _capture(scenario, call, providers)
-            tracer = providers[0].get_tracer("floor")
-        else:
-            import genai_observe
+        replay = _capture(scenario, call, providers)
+        tracer = providers[0].get_tracer("floor")
+    elif side == "ours":
+        import genai_observe
 
-            _discard_otlp_exports()
-            handle = genai_observe.init(
-                service_name="bench",
-                endpoint="http://127.0.0.1:9",  # never reached: the OTLP exporters discard
-                capture_content=True,
-                instrumentations=[scenario.instrumentation],
-                metric_export_interval_ms=3_600_000,
-            )
+        _discard_otlp_exports()
+        handle = genai_observe.init(
+            service_name="bench",
+            endpoint="http://127.0.0.1:9",  # never reached: the OTLP exporters discard
+            capture_content=True,
+            instrumentations=[scenario.instrumentation],
+            metric_export_interval_ms=3_600_000,
+        )
     instrumented = side == "ours"
     for _ in range(WARMUP + calls):
         _once(scenario, call, instrumented)

@@ -504,14 +504,14 @@ genai_observe.shutdown()
 """
 
 
-def _run_script(script: str, receiver: OTLPReceiver) -> str:
+def _run_script(script: str, receiver: OTLPReceiver, *args: str) -> str:
     """Runs ``script`` in a fresh interpreter (forking, or setting the global providers, inside
     pytest's own process would leak into other tests); returns its stdout."""
     import subprocess
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-c", script, receiver.url],
+        [sys.executable, "-c", script, receiver.url, *args],
         check=False,
         capture_output=True,
         text=True,
@@ -630,15 +630,30 @@ def test_resource_hash_is_computed_once_and_matches_the_sdks(monkeypatch: pytest
 
 
 _FORK_WHILE_BUILDING_SCRIPT = """
-import gc, os, signal, sys
+import gc, os, signal, sys, threading, time
 import genai_observe
+from genai_observe._pipeline import exporters
 from genai_observe._pipeline.exporters import _Deferred
 
+exporters.FORK_WAIT_S = 1.0
+stuck = sys.argv[2] == "stuck"
 genai_observe.init(endpoint=sys.argv[1], service_name="fork-lock", instrumentations=[])
 deferred = [o for o in gc.get_objects() if isinstance(o, _Deferred)]
 assert len(deferred) == 3, deferred  # spans, metrics, logs
+done = threading.Event()
+held = threading.Barrier(4)
+
+def build(d):  # as if an export thread were building its exporter when the app forks
+    with d._lock:
+        held.wait()
+        done.wait()
+
 for d in deferred:
-    d._lock.acquire()  # as if an export thread were building its exporter when the app forks
+    threading.Thread(target=build, args=(d,), daemon=True).start()
+held.wait()
+if not stuck:
+    threading.Timer(0.3, done.set).start()  # the builds end 0.3 s from now
+start = time.monotonic()
 pid = os.fork()
 if pid == 0:
     signal.alarm(30)  # a hung child dies instead of hanging the test
@@ -646,18 +661,28 @@ if pid == 0:
         call.set_response(content="x")
     genai_observe.shutdown()
     os._exit(0)
-for d in deferred:
-    d._lock.release()
+waited = time.monotonic() - start
+done.set()
 _, status = os.waitpid(pid, 0)
-print(status)
+print(status, round(waited, 1))
 genai_observe.shutdown()
 """
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_a_child_forked_while_an_exporter_is_being_built_still_exports(otlp_receiver: OTLPReceiver) -> None:
-    out = _run_script(_FORK_WHILE_BUILDING_SCRIPT, otlp_receiver)
-    assert out.strip() == "0"
+@pytest.mark.parametrize("build", ["ends", "stuck"])
+def test_a_fork_waits_for_an_exporter_being_built_and_the_child_exports(
+    otlp_receiver: OTLPReceiver, build: str
+) -> None:
+    """The fork waits for a build in progress (so the child never inherits the import locks a
+    half-done import holds), at most FORK_WAIT_S per exporter; the child exports either way."""
+    out = _run_script(_FORK_WHILE_BUILDING_SCRIPT, otlp_receiver, build)
+    status, waited = out.split()
+    assert status == "0"
+    if build == "ends":
+        assert 0.25 <= float(waited) < 1.0  # until the builds ended, not the full wait
+    else:
+        assert 2.5 <= float(waited) < 4.5  # three exporters, 1 s each at most
     assert [s.name for s in otlp_receiver.spans()] == ["chat child"]
 
 

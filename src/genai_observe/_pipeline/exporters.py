@@ -280,6 +280,9 @@ class _Ours:
         _OURS.active = self._outer
 
 
+FORK_WAIT_S: Final = 5.0  # how long a fork waits for an exporter being built (see _Deferred)
+
+
 class _Deferred(Generic[_T]):
     """A value built once, on first :meth:`get`, by whichever thread asks first."""
 
@@ -289,17 +292,32 @@ class _Deferred(Generic[_T]):
         self._closed = False
         self._lock = threading.Lock()
         if hasattr(os, "register_at_fork"):
-            # A fork while an export thread holds the lock (building) would leave the child's
-            # export thread waiting on it forever; the child gets a fresh lock. Weak: a shut down
-            # pipeline is not kept alive by the fork hook.
+            # Building imports the OTLP exporter (requests, urllib3, protobuf: ~150 ms) on an export
+            # thread. A fork in the middle (gunicorn forking workers while the master's first
+            # periodic export builds) would leave the child with the import system's per-module
+            # locks held by a thread it does not have: its first import of one of those modules
+            # hangs for ever. So a fork waits (at most FORK_WAIT_S) for a build in progress, and
+            # the child gets a fresh lock. Weak: a shut down pipeline is not kept alive by the hooks.
             ref = weakref.ref(self)
+            held: list[bool] = []
+
+            def before() -> None:
+                deferred = ref()
+                if deferred is not None and deferred._value is None:
+                    held.append(deferred._lock.acquire(timeout=FORK_WAIT_S))
+
+            def after_in_parent() -> None:
+                deferred = ref()
+                if held and held.pop() and deferred is not None:
+                    deferred._lock.release()
 
             def after_in_child() -> None:
+                held.clear()
                 deferred = ref()
                 if deferred is not None:
                     deferred._lock = threading.Lock()
 
-            os.register_at_fork(after_in_child=after_in_child)
+            os.register_at_fork(before=before, after_in_parent=after_in_parent, after_in_child=after_in_child)
 
     def get(self) -> _T:
         value = self._value
