@@ -9,7 +9,6 @@ from types import TracebackType
 from typing import Any
 
 from ._core import semconv as sc
-from ._core.content import ContentPolicy
 from ._core.diagnostics import report_internal_error
 from ._core.modes import CaptureMode, Profile
 from ._core.record import Choice, LLMCall, Message, ToolCall, Usage
@@ -39,7 +38,7 @@ def _recorder() -> Recorder:
                     logger_provider=handle.logger_provider,
                     capture=s.capture,
                     profile=s.profile,
-                    content=ContentPolicy(s.max_content_length, s.redact),
+                    content=_bootstrap.content_policy(s),
                     scope="genai_observe.manual",
                 )
             else:

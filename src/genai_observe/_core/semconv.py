@@ -290,3 +290,11 @@ GEN_AI_EVALUATION_VERSION: Final = "gen_ai.evaluation.version"
 GEN_AI_EVALUATION_SPEC_ID: Final = "gen_ai.evaluation.spec_id"
 GEN_AI_EVALUATION_INPUT_QUESTION: Final = "gen_ai.evaluation.input.question"  # content
 GEN_AI_EVALUATION_INPUT_ANSWER: Final = "gen_ai.evaluation.input.answer"  # content
+
+# --- Content in the primary form; the Azure completion verdict without an index (issue 15) ----
+# The dynatrace profile writes gen_ai.input.messages / gen_ai.output.messages /
+# gen_ai.system_instructions / gen_ai.tool.definitions (above) next to the flat gen_ai.prompt.N.*
+# form. The AI Observability app's Azure guardrail cards read the completion's filter verdict
+# under this unindexed name (AR-016), besides gen_ai.completion.N.content_filter_results.
+GEN_AI_COMPLETION_CONTENT_FILTER_RESULTS: Final = "gen_ai.completion.content_filter_results"
+FINISH_REASON_CONTENT_FILTER: Final = "content_filter"  # a choice Azure's filters ended

@@ -45,6 +45,7 @@ ENV_CAPTURE: Final = "GENAI_OBSERVE_CAPTURE_CONTENT"
 ENV_OTEL_CAPTURE: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 ENV_TRACELOOP_CAPTURE: Final = "TRACELOOP_TRACE_CONTENT"
 ENV_MAX_CONTENT_LENGTH: Final = "GENAI_OBSERVE_MAX_CONTENT_LENGTH"
+ENV_LEGACY_CONTENT: Final = "GENAI_OBSERVE_LEGACY_CONTENT"
 ENV_INSTRUMENTATIONS: Final = "GENAI_OBSERVE_INSTRUMENTATIONS"
 ENV_DISABLED_INSTRUMENTATIONS: Final = "GENAI_OBSERVE_DISABLED_INSTRUMENTATIONS"
 ENV_SHUTDOWN_TIMEOUT: Final = "GENAI_OBSERVE_SHUTDOWN_TIMEOUT"
@@ -165,6 +166,8 @@ class Settings:
     max_content_length: int = 16_384
     redact: Callable[[str], str] | None = None
     profile: Profile = Profile.DYNATRACE
+    # dynatrace profile: content also in the flat gen_ai.prompt.N.* form (docs/telemetry.md).
+    legacy_content: bool = True
     traces: bool = True
     metrics: bool = True
     logs: bool = True
@@ -571,6 +574,7 @@ def load_settings(
     max_content_length: int | None = None,
     redact: Callable[[str], str] | None = None,
     profile: str | Profile | None = None,
+    legacy_content: bool | str | None = None,
     metric_export_interval_ms: int | None = None,
     shutdown_timeout: float | None = None,
     traces: bool | None = None,
@@ -762,6 +766,8 @@ def load_settings(
         raise ConfigurationError("redact (argument)", redact, "a callable taking and returning a str")
 
     chosen_profile = _resolve_profile(profile)
+    raw_legacy, legacy_env = _pick(legacy_content, ENV_LEGACY_CONTENT)
+    legacy = parse_bool(_label("legacy_content", legacy_env), raw_legacy) if raw_legacy is not None else True
 
     attrs: dict[str, str] = {}
     raw_attrs = _env(ENV_RESOURCE_ATTRIBUTES)
@@ -864,6 +870,7 @@ def load_settings(
         max_content_length=max_len,
         redact=redact,
         profile=chosen_profile,
+        legacy_content=legacy,
         traces=signal_on["traces"],
         metrics=signal_on["metrics"],
         logs=signal_on["logs"],
