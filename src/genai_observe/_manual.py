@@ -10,7 +10,6 @@ from typing import Any
 
 from ._core import semconv as sc
 from ._core.config import capture_from_env, profile_from_env
-from ._core.content import ContentPolicy
 from ._core.diagnostics import report_internal_error
 from ._core.modes import CaptureMode, Profile
 from ._core.record import Choice, LLMCall, Message, ToolCall, Usage
@@ -44,7 +43,7 @@ def _recorder(scope: str = _SCOPE) -> Recorder:
                     logger_provider=handle.logger_provider,
                     capture=s.capture,
                     profile=s.profile,
-                    content=ContentPolicy(s.max_content_length, s.redact),
+                    content=_bootstrap.content_policy(s),
                     scope=scope,
                 )
             else:

@@ -138,7 +138,56 @@ def test_dynatrace_profile_attributes(telemetry: Telemetry) -> None:
     parts = json.loads(a["gen_ai.prompt.1.content"])
     assert parts[0] == {"type": "text", "text": "Describe"}
     assert "AAAA" not in a["gen_ai.prompt.1.content"]
-    assert not any(k.startswith("gen_ai.input.messages") for k in a)
+    # The v1.41.0 JSON form too (the app reads it first), exactly as the latest profile writes it.
+    telemetry.span_exporter.clear()
+    call_through(telemetry, profile=Profile.LATEST)
+    latest = dict(telemetry.span().attributes or {})
+    for key in (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_TOOL_DEFINITIONS):
+        assert a[key] == latest[key], key
+
+
+def test_dynatrace_profile_without_the_flat_form(telemetry: Telemetry) -> None:
+    """legacy_form=False: only the JSON form carries content; metadata stays flat."""
+    call_through(telemetry, content=ContentPolicy(legacy_form=False))
+    a = dict(telemetry.span().attributes or {})
+    flat = [k for k in a if sc.FLAT_CONTENT_KEY.match(k)]
+    assert flat == []
+    assert json.loads(a[sc.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"] == "You are terse."
+    assert json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES])[0]["parts"][0]["content"] == "Hello there"
+    assert json.loads(a[sc.GEN_AI_TOOL_DEFINITIONS])[0]["name"] == "lookup"
+    # Not content: the dynatrace profile's other names and the per-choice finish reasons stay.
+    assert a["gen_ai.system"] == "openai" and a["gen_ai.usage.prompt_tokens"] == 20
+    assert a["gen_ai.completion.0.finish_reason"] == "stop"
+
+
+def test_system_instructions_in_both_forms(telemetry: Telemetry) -> None:
+    """Separate system instructions (Anthropic, Bedrock): gen_ai.system_instructions (AR-043)
+    and, in the flat form, gen_ai.prompt.0 as OpenLLMetry wrote it."""
+    recorder = telemetry.recorder()
+    build = lambda: fake_request(system_instructions=["Be brief."])  # noqa: E731
+    run_sync(recorder, build, lambda: FakeResponse("x"), (), {}, finish_with(fake_fill))
+    a = dict(telemetry.span().attributes or {})
+    assert json.loads(a[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "Be brief."}]
+    assert (a["gen_ai.prompt.0.role"], a["gen_ai.prompt.0.content"]) == ("system", "Be brief.")
+    # The primary form keeps the instructions out of the messages: the prompts table shows the
+    # user's message, not the system prompt the flat fallback puts at index 0.
+    assert json.loads(a[sc.GEN_AI_INPUT_MESSAGES])[0]["role"] == "system"  # the chat history's own
+
+
+def test_masking_and_cap_apply_to_both_forms(telemetry: Telemetry) -> None:
+    policy = ContentPolicy(max_length=40)
+    recorder = telemetry.recorder(content=policy)
+    text = f"key {OPENAI_KEY} " + "y" * 100
+    build = lambda: fake_request(input_messages=[Message(role="user", content=text)])  # noqa: E731
+    run_sync(recorder, build, lambda: FakeResponse(text), (), {}, finish_with(fake_fill))
+    a = dict(telemetry.span().attributes or {})
+    for value in (
+        a["gen_ai.prompt.0.content"],
+        a["gen_ai.completion.0.content"],
+        json.loads(a[sc.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"],
+        json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES])[0]["parts"][0]["content"],
+    ):
+        assert OPENAI_KEY not in value and "[REDACTED]" in value and value.endswith("…[truncated]")
 
 
 def test_latest_profile_is_v141_only(telemetry: Telemetry) -> None:
@@ -359,6 +408,42 @@ def test_event_keeps_metadata_and_drops_flat_content(telemetry: Telemetry) -> No
     assert attrs["gen_ai.completion.0.finish_reason"] == "stop"
     assert "gen_ai.prompt.prompt_filter_results" in attrs
     assert "gen_ai.input.messages" in attrs
+
+
+SAFE = {"hate": {"filtered": False, "severity": "safe"}}
+FILTERED = {"hate": {"filtered": True, "severity": "high"}}
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "finish", "expected"),
+    [
+        ([SAFE], ["stop"], SAFE),  # one choice: its verdict
+        ([SAFE, FILTERED], ["stop", "stop"], FILTERED),  # a filtered later choice is not hidden
+        ([FILTERED, SAFE], ["stop", "stop"], FILTERED),
+        ([None, SAFE], ["stop", "stop"], SAFE),  # the first choice that has one
+        ([SAFE, {}], ["stop", "content_filter"], {}),  # ended by the filters
+        ([None], ["stop"], None),  # OpenAI: no verdict, nothing made up
+    ],
+)
+def test_unindexed_completion_filter_verdict(
+    telemetry: Telemetry, verdicts: list[Any], finish: list[str], expected: Any
+) -> None:
+    """AR-016: the Azure guardrail cards read gen_ai.completion.content_filter_results (no index)."""
+
+    def fill(call: LLMCall, response: Any) -> None:
+        call.choices = [
+            Choice(index=i, content="x", finish_reason=f, content_filter_results=v)
+            for i, (v, f) in enumerate(zip(verdicts, finish, strict=True))
+        ]
+
+    run_sync(telemetry.recorder(), fake_request, lambda: FakeResponse("x"), (), {}, finish_with(fill))
+    a = dict(telemetry.span().attributes or {})
+    if expected is None:
+        assert sc.GEN_AI_COMPLETION_CONTENT_FILTER_RESULTS not in a
+    else:
+        assert json.loads(a[sc.GEN_AI_COMPLETION_CONTENT_FILTER_RESULTS]) == expected
+    for i, verdict in enumerate(verdicts):  # the per-choice form as before
+        assert (f"gen_ai.completion.{i}.content_filter_results" in a) is (verdict is not None)
 
 
 def test_guardrail_assessments_become_attributes_and_points(telemetry: Telemetry) -> None:

@@ -150,6 +150,11 @@ def test_chain_tree_dynatrace_profile(telemetry: Telemetry, instrument: Any) -> 
         "gen_ai.prompt.1.content": "Say hi",
         "gen_ai.completion.0.role": "assistant",
         "gen_ai.completion.0.content": "hello there",
+        # The v1.41.0 JSON form as well: the app reads it first (AR-011, AR-012).
+        "gen_ai.input.messages": '[{"role":"system","parts":[{"type":"text","content":"Be brief."}]},'
+        '{"role":"user","parts":[{"type":"text","content":"Say hi"}]}]',
+        "gen_ai.output.messages": '[{"role":"assistant","parts":[{"type":"text","content":"hello there"}],'
+        '"finish_reason":""}]',
         "gen_ai.usage.input_tokens": 3,
         "gen_ai.usage.output_tokens": 2,
         "gen_ai.usage.prompt_tokens": 3,

@@ -192,6 +192,13 @@ def test_capture_modes_from_env(
     assert load_settings().capture is mode
 
 
+def test_legacy_content_on_unless_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().legacy_content is True
+    monkeypatch.setenv("GENAI_OBSERVE_LEGACY_CONTENT", "off")
+    assert load_settings().legacy_content is False
+    assert load_settings(legacy_content=True).legacy_content is True  # the argument wins
+
+
 def test_semconv_opt_in_selects_latest(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings().profile is Profile.DYNATRACE
     monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "http, gen_ai_latest_experimental")
@@ -224,6 +231,7 @@ def test_disabled_by_either_variable(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- every configuration error -------------------------------------------------------------
 
 BAD_ARGUMENTS: list[tuple[dict[str, Any], str, str]] = [
+    ({"legacy_content": "sometimes"}, "legacy_content (argument)", "true/false"),
     ({"endpoint": "abc12345.live.dynatrace.com"}, "endpoint (argument)", "http(s) URL"),
     ({"endpoint": "ftp://collector:4318"}, "endpoint (argument)", "http(s) URL"),
     ({"endpoint": "http://collector:99999"}, "endpoint (argument)", "http(s) URL"),
@@ -306,6 +314,7 @@ BAD_ENVIRONMENT: list[tuple[dict[str, str], str, str]] = [
     ({"GENAI_OBSERVE_LOGS": "2"}, "GENAI_OBSERVE_LOGS (environment)", "true/false"),
     ({"GENAI_OBSERVE_ENDPOINT": "x"}, "GENAI_OBSERVE_ENDPOINT (environment)", "http(s) URL"),
     ({"GENAI_OBSERVE_CAPTURE_CONTENT": "x"}, "GENAI_OBSERVE_CAPTURE_CONTENT", "NO_CONTENT"),
+    ({"GENAI_OBSERVE_LEGACY_CONTENT": "x"}, "GENAI_OBSERVE_LEGACY_CONTENT (environment)", "true/false"),
     ({"TRACELOOP_TRACE_CONTENT": "maybe"}, "TRACELOOP_TRACE_CONTENT", "true/false"),
     ({"OTEL_BSP_SCHEDULE_DELAY": "x"}, "OTEL_BSP_SCHEDULE_DELAY", "positive whole number"),
     ({"OTEL_BSP_EXPORT_TIMEOUT": "x"}, "OTEL_BSP_EXPORT_TIMEOUT", "positive whole number"),

@@ -696,7 +696,9 @@ class _Answer:
                 }
                 if self.filters:
                     carries_text = "content" in delta and delta.get("content") and number > 0
-                    entry["content_filter_results"] = self.filter_results() if carries_text else {}
+                    # Azure puts the verdict that stopped a choice on the chunk that ends it.
+                    stopped = finish == "content_filter"
+                    entry["content_filter_results"] = self.filter_results() if carries_text or stopped else {}
                 entries.append(entry)
             per_choice.append(entries)
 

@@ -991,3 +991,14 @@ async def test_async_errors_broken_stream_and_timeout(openai_server: OpenAIMockS
             stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
             assert [c async for c in stream]
         assert openai_server.requests[-1].client_address == openai_server.requests[-2].client_address
+
+
+def test_azure_content_filtered_stream_ends_with_the_verdict(
+    openai_server: OpenAIMockServer, azure: Any
+) -> None:
+    verdict = {**AZURE_SAFE_FILTER_RESULTS, "hate": {"filtered": True, "severity": "high"}}
+    openai_server.script(finish_reason="content_filter", content_filter_results=verdict)
+    chunks = list(azure.chat.completions.create(model="dep", messages=MESSAGES, stream=True))
+    last = chunks[-1].choices[0]
+    assert last.finish_reason == "content_filter"
+    assert last.model_dump()["content_filter_results"]["hate"] == {"filtered": True, "severity": "high"}

@@ -109,15 +109,21 @@ def mask_cut(text: str, limit: int) -> tuple[str, bool]:
 class ContentPolicy:
     """Applies redaction, masking and the length cap; turns records into exportable shapes."""
 
-    __slots__ = ("max_length", "max_total", "redact")
+    __slots__ = ("legacy_form", "max_length", "max_total", "redact")
 
     def __init__(
         self,
         max_length: int = 16_384,
         redact: Callable[[str], str] | None = None,
         max_total: int | None = None,
+        *,
+        legacy_form: bool = True,
     ) -> None:
         self.max_length = max_length
+        # The dynatrace profile's flat gen_ai.prompt.N.* / gen_ai.completion.N.* content, written
+        # next to the v1.41.0 JSON form; False drops it (init(legacy_content=False)). A shape
+        # setting, so it travels with the policy the recorder is configured with.
+        self.legacy_form = legacy_form
         # Bound on one JSON content attribute: 8 capped values by default, at least 64 KiB.
         self.max_total = max_total if max_total is not None else max(8 * max_length, 65_536)
         self.redact = redact

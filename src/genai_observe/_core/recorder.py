@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import pairwise
 from typing import Any, Final
 
@@ -30,7 +30,7 @@ from .errors import error_type_of, record_error
 from .metrics import METRICS, MetricSnapshot
 from .modes import CaptureMode, Profile
 from .observers import OBSERVERS
-from .record import LLMCall, ToolCall, Usage
+from .record import Choice, LLMCall, ToolCall, Usage
 
 _log = logging.getLogger("genai_observe")
 
@@ -236,14 +236,17 @@ class Recorder:
         return a
 
     def _request_content(self, call: LLMCall, a: dict[str, Any]) -> None:
+        """Request content: the v1.41.0 JSON form in both profiles (the Dynatrace app reads it first,
+        AR-011/AR-043), plus the flat OpenLLMetry form in the dynatrace profile unless the policy
+        drops it. Tool definitions too, so that dropping the flat form loses nothing."""
         policy = self.content
-        if not self._legacy:
-            if call.input_messages:
-                a[sc.GEN_AI_INPUT_MESSAGES] = policy.input_messages(call.input_messages)
-            if call.system_instructions:
-                a[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = policy.system_instructions(call.system_instructions)
-            if call.tool_definitions:
-                a[sc.GEN_AI_TOOL_DEFINITIONS] = policy.tool_definitions(call.tool_definitions)
+        if call.input_messages:
+            a[sc.GEN_AI_INPUT_MESSAGES] = policy.input_messages(call.input_messages)
+        if call.system_instructions:
+            a[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = policy.system_instructions(call.system_instructions)
+        if call.tool_definitions:
+            a[sc.GEN_AI_TOOL_DEFINITIONS] = policy.tool_definitions(call.tool_definitions)
+        if not (self._legacy and policy.legacy_form):
             return
         index = 0
         for instruction in call.system_instructions or ():
@@ -330,13 +333,19 @@ class Recorder:
             # Finish reasons and Azure filter verdicts are metadata, not text: kept in every mode.
             if call.prompt_filter_results is not None:
                 a[sc.GEN_AI_PROMPT_FILTER_RESULTS] = self.content.flat(call.prompt_filter_results)
+            verdict: str | None = None  # the unindexed verdict (AR-016): see _filtered
+            verdict_filtered = False
             for position, choice in enumerate(call.choices):
                 if choice.finish_reason is not None:
                     a[f"{sc.GEN_AI_COMPLETION}.{position}.finish_reason"] = choice.finish_reason
                 if choice.content_filter_results is not None:
-                    a[f"{sc.GEN_AI_COMPLETION}.{position}.content_filter_results"] = self.content.flat(
-                        choice.content_filter_results
-                    )
+                    text = self.content.flat(choice.content_filter_results)
+                    a[f"{sc.GEN_AI_COMPLETION}.{position}.content_filter_results"] = text
+                    filtered = _filtered(choice)
+                    if verdict is None or (filtered and not verdict_filtered):
+                        verdict, verdict_filtered = text, filtered
+            if verdict is not None:
+                a[sc.GEN_AI_COMPLETION_CONTENT_FILTER_RESULTS] = verdict
             if call.guardrail_id is not None or call.guardrail_assessments:
                 a.update(guardrails.span_attributes(call))
         if self.capture.on_span and call.choices:
@@ -344,9 +353,10 @@ class Recorder:
         return a
 
     def _response_content(self, call: LLMCall, a: dict[str, Any]) -> None:
+        """Response content, in the same forms as :meth:`_request_content` (AR-012 / AR-014)."""
         policy = self.content
-        if not self._legacy:
-            a[sc.GEN_AI_OUTPUT_MESSAGES] = policy.output_messages(call.choices)
+        a[sc.GEN_AI_OUTPUT_MESSAGES] = policy.output_messages(call.choices)
+        if not (self._legacy and policy.legacy_form):
             return
         for position, choice in enumerate(call.choices):
             prefix = f"{sc.GEN_AI_COMPLETION}.{position}"
@@ -471,7 +481,7 @@ class Recorder:
             attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = policy.system_instructions(call.system_instructions)
         if call.tool_definitions:
             attrs[sc.GEN_AI_TOOL_DEFINITIONS] = policy.tool_definitions(call.tool_definitions)
-        if call.choices:
+        if call.choices and sc.GEN_AI_OUTPUT_MESSAGES not in attrs:  # else already on the span
             attrs[sc.GEN_AI_OUTPUT_MESSAGES] = policy.output_messages(call.choices)
         logger.emit(
             event_name=sc.EVENT_INFERENCE_DETAILS,
@@ -647,6 +657,21 @@ def _cache_type(u: Usage) -> str | None:
     if u.cache_creation_input_tokens:
         return sc.CACHE_TYPE_WRITE
     return None
+
+
+def _filtered(choice: Choice) -> bool:
+    """True when Azure's filters acted on ``choice``: it ended for them, or a category says so.
+
+    ``gen_ai.completion.content_filter_results`` has no choice index, and a call has one verdict
+    per choice: it carries the first choice's, unless a later choice was filtered and the first
+    was not (the guardrail cards count interventions, which a clean first choice would hide).
+    """
+    if choice.finish_reason == sc.FINISH_REASON_CONTENT_FILTER:
+        return True
+    verdict = choice.content_filter_results
+    return isinstance(verdict, Mapping) and any(
+        isinstance(category, Mapping) and category.get("filtered") is True for category in verdict.values()
+    )
 
 
 def _is_flat_content(key: str) -> bool:

@@ -372,3 +372,11 @@ RESERVED_PREFIXES: Final[tuple[str, ...]] = (
 )
 # The instrumentation scope of the step spans the public API makes.
 STEPS_SCOPE: Final = "genai_observe.steps"
+
+# --- Content in the primary form; the Azure completion verdict without an index (issue 15) ----
+# The dynatrace profile writes gen_ai.input.messages / gen_ai.output.messages /
+# gen_ai.system_instructions / gen_ai.tool.definitions (above) next to the flat gen_ai.prompt.N.*
+# form. The AI Observability app's Azure guardrail cards read the completion's filter verdict
+# under this unindexed name (AR-016), besides gen_ai.completion.N.content_filter_results.
+GEN_AI_COMPLETION_CONTENT_FILTER_RESULTS: Final = "gen_ai.completion.content_filter_results"
+FINISH_REASON_CONTENT_FILTER: Final = "content_filter"  # a choice Azure's filters ended

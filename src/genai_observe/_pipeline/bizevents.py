@@ -226,14 +226,18 @@ def _llm_audit(
     recorder = inv.recorder
     if recorder.capture.any:  # content: masked and capped by the recorder's policy
         policy = recorder.content
-        messages = _span_attribute(span, sc.GEN_AI_INPUT_MESSAGES)  # already built (latest profile)
+        # Already built when content goes on spans (both profiles write the JSON form there).
+        messages = _span_attribute(span, sc.GEN_AI_INPUT_MESSAGES)
         if isinstance(messages, str):
             fields[sc.GEN_AI_INPUT_MESSAGES] = messages
         elif call.input_messages:
             fields[sc.GEN_AI_INPUT_MESSAGES] = policy.input_messages(call.input_messages)
         if call.system_instructions:
             fields[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = policy.system_instructions(call.system_instructions)
-        if call.choices:
+        output = attrs.get(sc.GEN_AI_OUTPUT_MESSAGES)
+        if isinstance(output, str):
+            fields[sc.GEN_AI_OUTPUT_MESSAGES] = output
+        elif call.choices:
             fields[sc.GEN_AI_OUTPUT_MESSAGES] = policy.output_messages(call.choices)
     return fields
 

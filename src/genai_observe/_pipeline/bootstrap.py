@@ -353,6 +353,7 @@ def init(
     max_content_length: int | None = None,
     redact: Callable[[str], str] | None = None,
     profile: str | Profile | None = None,
+    legacy_content: bool | None = None,
     metric_export_interval_ms: int | None = None,
     shutdown_timeout: float | None = None,
     traces: bool | None = None,
@@ -471,7 +472,9 @@ def _keep_first(current: Handle, settings: Settings) -> None:
 
 
 _RETIRE_WAIT_S = 2.0
-_CONTENT_FIELDS = frozenset({"capture", "profile", "max_content_length", "redact", "instrumentations"})
+_CONTENT_FIELDS = frozenset(
+    {"capture", "profile", "max_content_length", "redact", "legacy_content", "instrumentations"}
+)
 
 
 def _apply(handle: Handle, settings: Settings) -> None:
@@ -552,7 +555,7 @@ def _replace_reader(provider: MeterProvider, old: MetricReader | None, new: Metr
 
 def _apply_content(handle: Handle, settings: Settings) -> None:
     """Instrumentations on or off as ``settings`` say; content settings changed in place."""
-    content = ContentPolicy(settings.max_content_length, settings.redact)
+    content = content_policy(settings)
     for name in [n for n in handle._instrumentors if n not in settings.instrumentations]:
         try:
             handle._instrumentors.pop(name).uninstrument()
@@ -818,7 +821,7 @@ def _build(settings: Settings) -> Handle:
         scraper=scraper,
     )
     handle._events = _start_events(settings, logger_provider, resource)
-    content = ContentPolicy(settings.max_content_length, settings.redact)
+    content = content_policy(settings)
     for name in sorted(settings.instrumentations):
         try:
             instrumentor = _instrumentors.load(name)
@@ -829,6 +832,11 @@ def _build(settings: Settings) -> Handle:
         except Exception:
             _log.warning("genai_observe: could not enable the %s instrumentation", name, exc_info=True)
     return handle
+
+
+def content_policy(settings: Settings) -> ContentPolicy:
+    """The content policy ``settings`` describe: cap, redaction hook, content forms."""
+    return ContentPolicy(settings.max_content_length, settings.redact, legacy_form=settings.legacy_content)
 
 
 def _instrument(instrumentor: Any, settings: Settings, handle: Handle, content: ContentPolicy) -> None:

@@ -407,6 +407,18 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "Which attribute names spans carry. See [Profiles](#profiles).",
         env_doc=f"`{ENV_PROFILE}`, then `{ENV_SEMCONV_OPT_IN}`",
     ),
+    Option(
+        "legacy_content",
+        ("GENAI_OBSERVE_LEGACY_CONTENT",),
+        _BOOL,
+        "`true`",
+        "`dynatrace` profile only: also write content in the flat `gen_ai.prompt.N.*` / "
+        "`gen_ai.completion.N.*` / `llm.request.functions.N.*` form, next to the v1.41.0 JSON "
+        "attributes. `false` keeps the JSON form only (smaller spans; the app reads it first). "
+        "See [Profiles](#profiles).",
+        _boolean,
+        True,
+    ),
     *(
         Option(
             signal,

@@ -185,6 +185,8 @@ class Settings:
     max_content_length: int = 16_384
     redact: Callable[[str], str] | None = None
     profile: Profile = Profile.DYNATRACE
+    # dynatrace profile: content also in the flat gen_ai.prompt.N.* form (docs/telemetry.md).
+    legacy_content: bool = True
     traces: bool = True
     metrics: bool = True
     logs: bool = True
@@ -630,6 +632,7 @@ def load_settings(**kwargs: Any) -> Settings:
         traces=signal_on["traces"],
         metrics=signal_on["metrics"],
         logs=signal_on["logs"],
+        legacy_content=given.value("legacy_content"),
         reuse_existing_providers=given.value("reuse_existing_providers"),
         openai_stream_usage=(
             parse_bool(ENV_OPENAI_STREAM_USAGE, _env(ENV_OPENAI_STREAM_USAGE))
