@@ -169,12 +169,13 @@ def test_both_forms_in_the_dynatrace_profile(
     assert text_parts(inputs[-1]) == PROMPT.replace(SECRET, "[REDACTED]")
     (output,) = json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES])
     assert output["role"] == "assistant" and text_parts(output)
+    # The app's system-prompt column (AR-043) reads gen_ai.system_instructions only: filled
+    # whether the SDK takes the system prompt apart or in the chat history.
+    assert json.loads(a[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": SYSTEM}]
     if separate_system:
-        assert json.loads(a[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": SYSTEM}]
         assert [m["role"] for m in inputs] == ["user"]  # the prompts table shows the user's message
     else:
-        assert sc.GEN_AI_SYSTEM_INSTRUCTIONS not in a  # a chat history's system message stays in it
-        assert [m["role"] for m in inputs] == ["system", "user"]
+        assert [m["role"] for m in inputs] == ["system", "user"]  # and it stays in the history
     # The flat form, as before: message 0 is the system prompt (the app's fallback shows that).
     assert (a["gen_ai.prompt.0.role"], a["gen_ai.prompt.0.content"]) == ("system", SYSTEM)
     assert a["gen_ai.prompt.1.content"] == PROMPT.replace(SECRET, "[REDACTED]")

@@ -244,6 +244,16 @@ class Recorder:
             a[sc.GEN_AI_INPUT_MESSAGES] = policy.input_messages(call.input_messages)
         if call.system_instructions:
             a[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = policy.system_instructions(call.system_instructions)
+        elif self._legacy:
+            # v1.41.0 keeps a system prompt sent in the chat history (OpenAI chat, Ollama, Bedrock
+            # InvokeModel families) in gen_ai.input.messages only, as `latest` does; the Dynatrace
+            # app fills its system-prompt column from gen_ai.system_instructions alone (AR-043), so
+            # the dynatrace profile also writes those messages' content there.
+            instructions = [
+                m.content for m in call.input_messages if m.role in _SYSTEM_ROLES and m.content is not None
+            ]
+            if instructions:
+                a[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = policy.system_instructions(instructions)
         if call.tool_definitions:
             a[sc.GEN_AI_TOOL_DEFINITIONS] = policy.tool_definitions(call.tool_definitions)
         if not (self._legacy and policy.legacy_form):
@@ -672,6 +682,9 @@ def _filtered(choice: Choice) -> bool:
     return isinstance(verdict, Mapping) and any(
         isinstance(category, Mapping) and category.get("filtered") is True for category in verdict.values()
     )
+
+
+_SYSTEM_ROLES: Final = frozenset({sc.ROLE_SYSTEM, sc.ROLE_DEVELOPER})
 
 
 def _is_flat_content(key: str) -> bool:

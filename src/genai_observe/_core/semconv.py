@@ -380,3 +380,7 @@ STEPS_SCOPE: Final = "genai_observe.steps"
 # under this unindexed name (AR-016), besides gen_ai.completion.N.content_filter_results.
 GEN_AI_COMPLETION_CONTENT_FILTER_RESULTS: Final = "gen_ai.completion.content_filter_results"
 FINISH_REASON_CONTENT_FILTER: Final = "content_filter"  # a choice Azure's filters ended
+# Message roles that carry instructions in a chat history; the dynatrace profile also writes their
+# content to gen_ai.system_instructions (AR-043; see Recorder._request_content).
+ROLE_SYSTEM: Final = "system"
+ROLE_DEVELOPER: Final = "developer"

@@ -7,7 +7,8 @@ ABC check, which is otherwise answered once per type.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 # The openai / anthropic "argument not given" sentinels (NOT_GIVEN, omit), known by type name so
@@ -58,6 +59,16 @@ def safe_content(value: Any) -> Any:
 
 
 _NO_EXTRA: Any = object()
+
+
+def _declares(cls: Any, key: str) -> bool:
+    fields = getattr(cls, "__pydantic_fields__", None)
+    return bool(fields) and key in fields  # type: ignore[operator]
+
+
+declares: Callable[[Any, str], bool] = functools.lru_cache(maxsize=256)(_declares)
+"""Whether pydantic model class ``cls`` declares field ``key`` (then it is an attribute, not an
+extra); cached, so per-chunk readers can take the extras dict directly."""
 
 
 def extra(obj: Any, key: str) -> Any:

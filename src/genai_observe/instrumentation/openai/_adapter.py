@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlunsplit
 from ..._core import semconv as sc
 from ..._core.record import Choice, LLMCall, Message, ToolCall, Usage
 from .._kit.endpoints import PerClient, split
-from .._kit.read import extra, get, items, safe_content
+from .._kit.read import declares, extra, get, items, safe_content
 
 ENV_NIM_HOSTS = "GENAI_OBSERVE_NIM_HOSTS"
 _NIM_HOSTS = frozenset({"integrate.api.nvidia.com", "ai.api.nvidia.com"})
@@ -372,7 +372,13 @@ class ChatStream:
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
-        pfr = extra(chunk, "prompt_filter_results")
+        # Azure's filter verdicts are extras of the SDK's models: read from the extras dict
+        # directly when the model has one and does not declare the field (per chunk, so no call).
+        extras = getattr(chunk, "__pydantic_extra__", None)
+        if extras is None or declares(type(chunk), "prompt_filter_results"):
+            pfr = extra(chunk, "prompt_filter_results")
+        else:
+            pfr = extras.get("prompt_filter_results") if extras else None
         if pfr is not None:
             self.prompt_filters = pfr
         for c in chunk.choices or ():
@@ -396,7 +402,11 @@ class ChatStream:
                     self._tool_deltas(state, [{"index": 0, "function": fn}])
             if c.finish_reason:
                 state.finish = c.finish_reason
-            filters = extra(c, "content_filter_results")
+            extras = getattr(c, "__pydantic_extra__", None)
+            if extras is None or declares(type(c), "content_filter_results"):
+                filters = extra(c, "content_filter_results")
+            else:
+                filters = extras.get("content_filter_results") if extras else None
             if filters:
                 state.filters = filters
 
