@@ -153,6 +153,8 @@ def test_chain_tree_dynatrace_profile(telemetry: Telemetry, instrument: Any) -> 
         # The v1.41.0 JSON form as well: the app reads it first (AR-011, AR-012).
         "gen_ai.input.messages": '[{"role":"system","parts":[{"type":"text","content":"Be brief."}]},'
         '{"role":"user","parts":[{"type":"text","content":"Say hi"}]}]',
+        # The history's system prompt, for the app's system-prompt column (AR-043).
+        "gen_ai.system_instructions": '[{"type":"text","content":"Be brief."}]',
         "gen_ai.output.messages": '[{"role":"assistant","parts":[{"type":"text","content":"hello there"}],'
         '"finish_reason":""}]',
         "gen_ai.usage.input_tokens": 3,
