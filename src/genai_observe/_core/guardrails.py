@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final
 
+from opentelemetry.metrics import Counter, Histogram, Meter
+
 from . import semconv as sc
 from .record import GuardrailAssessment, GuardrailFinding, LLMCall
 
@@ -144,3 +146,43 @@ def _dimension(f: GuardrailFinding) -> str:
     if f.policy == sc.GUARDRAIL_POLICY_WORD:
         return sc.GEN_AI_GUARDRAIL_WORD_LIST
     return sc.GEN_AI_GUARDRAIL_PATTERN if f.kind == sc.GUARDRAIL_KIND_REGEX else sc.GEN_AI_GUARDRAIL_PII
+
+
+def instruments(meter: Meter) -> dict[str, Counter | Histogram]:
+    """The guardrail family (docs/bedrock.md#guardrails), by metric name."""
+    return {
+        sc.METRIC_GUARDRAIL_ACTIVATIONS: meter.create_counter(
+            sc.METRIC_GUARDRAIL_ACTIVATIONS,
+            unit="{activation}",
+            description="Guardrail interventions, by policy type and input/output.",
+        ),
+        sc.METRIC_GUARDRAIL_CONTENT: meter.create_counter(
+            sc.METRIC_GUARDRAIL_CONTENT, unit="{finding}", description="Guardrail content filter findings."
+        ),
+        sc.METRIC_GUARDRAIL_SENSITIVE_INFO: meter.create_counter(
+            sc.METRIC_GUARDRAIL_SENSITIVE_INFO,
+            unit="{finding}",
+            description="Guardrail sensitive information findings (PII entities, regexes).",
+        ),
+        sc.METRIC_GUARDRAIL_TOPICS: meter.create_counter(
+            sc.METRIC_GUARDRAIL_TOPICS, unit="{finding}", description="Guardrail denied topic findings."
+        ),
+        sc.METRIC_GUARDRAIL_WORDS: meter.create_counter(
+            sc.METRIC_GUARDRAIL_WORDS, unit="{finding}", description="Guardrail word filter findings."
+        ),
+        sc.METRIC_GUARDRAIL_CONTEXTUAL: meter.create_histogram(
+            sc.METRIC_GUARDRAIL_CONTEXTUAL,
+            unit="1",
+            description="Guardrail contextual grounding scores, by grounding type.",
+            explicit_bucket_boundaries_advisory=list(sc.GUARDRAIL_SCORE_BUCKETS),
+        ),
+        sc.METRIC_GUARDRAIL_COVERAGE: meter.create_counter(
+            sc.METRIC_GUARDRAIL_COVERAGE, unit="{char}", description="Characters the guardrail assessed."
+        ),
+        sc.METRIC_GUARDRAIL_LATENCY: meter.create_histogram(
+            sc.METRIC_GUARDRAIL_LATENCY,
+            unit="ms",
+            description="Guardrail processing latency per assessment.",
+            explicit_bucket_boundaries_advisory=list(sc.GUARDRAIL_LATENCY_BUCKETS_MS),
+        ),
+    }
