@@ -19,7 +19,7 @@ from ._pipeline import bootstrap as _bootstrap
 
 _log = logging.getLogger("genai_observe")
 _lock = threading.Lock()
-# Keyed by id(handle), its settings generation (0, 0 without init) and the instrumentation scope
+# Keyed by the handle's serial, its settings generation (0, 0 without init) and the instrumentation scope
 # (this module's, and _scopes.py's step spans); at most a few.
 _recorders: dict[tuple[int, int, str], Recorder] = {}
 _SCOPE = "genai_observe.manual"
@@ -28,7 +28,7 @@ _SCOPE = "genai_observe.manual"
 def _recorder(scope: str = _SCOPE) -> Recorder:
     """The recorder of the live ``init()`` handle, else of the global providers (no init())."""
     handle = _bootstrap.current()
-    generation = (id(handle), handle._generation) if handle is not None else (0, 0)
+    generation = (handle._serial, handle._generation) if handle is not None else (0, 0)
     key = (*generation, scope)
     with _lock:
         rec = _recorders.get(key)

@@ -6,6 +6,7 @@ import atexit
 import copy
 import dataclasses
 import functools
+import itertools
 import logging
 import os
 import sys
@@ -66,6 +67,9 @@ class _Pipeline:
     chunk_times: _chunk_times.ChunkTimes = dataclasses.field(default_factory=_chunk_times.ChunkTimes)
 
 
+_HANDLE_SERIALS = itertools.count(1)
+
+
 class Handle:
     """What ``init()`` set up. ``shutdown()`` flushes and stops it; the atexit hook does too."""
 
@@ -102,6 +106,9 @@ class Handle:
         # then applies its settings to it (see _apply).
         self._automatic = automatic
         self._generation = 0  # bumped whenever settings change in place (llm_call's recorder)
+        # Unique for the process's lifetime, unlike id(): a new handle can get a shut down one's
+        # address, and llm_call() must not take it for the old one (its recorder's providers).
+        self._serial = next(_HANDLE_SERIALS)
         self._closer: int | None = None  # the thread running shutdown()
         self._shut_down = threading.Event()
         self._events: _bizevents.EventPipeline | None = None  # business events and usage logs
