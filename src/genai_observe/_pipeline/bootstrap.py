@@ -792,7 +792,6 @@ def _build(settings: Settings) -> Handle:
         pipeline.meter_provider = meter_provider
         if pipeline.reader is not None:
             _chunk_times.attach(meter_provider, pipeline.chunk_times)
-        if pipeline.reader is not None:
             readers.append(pipeline.reader)
         _forget_parent_metrics_after_fork(meter_provider)
         owned.append(meter_provider)
