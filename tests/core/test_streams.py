@@ -382,3 +382,36 @@ def test_what_the_sdk_object_cannot_copy_raises_its_own_error(telemetry: Telemet
         with pytest.raises(TypeError, match="cannot pickle 'generator' object"):
             operation(proxy)
     assert list(proxy) == ["a"]
+
+
+def test_break_then_resume_by_loop_and_by_next_reads_every_chunk_once(telemetry: Telemetry) -> None:
+    """A ``for`` loop runs on a generator over the stream (issue 19); leaving that loop must not end
+    the stream, and a later loop or ``next()`` goes on where it stopped, every chunk read once."""
+    proxy = sync_stream(telemetry, SDKStream(["a", "b", "c", "d"]))
+    for chunk in proxy:
+        assert chunk == "a"
+        break
+    gc.collect()  # the first loop's generator is gone: that is no end of the stream
+    assert telemetry.spans() == []
+    assert next(proxy) == "b"
+    assert list(proxy) == ["c", "d"]
+    span = only_span(telemetry)
+    assert (span.attributes or {})[sc.STREAM_END_REASON] == "exhausted"
+    assert (span.attributes or {})["gen_ai.completion.0.content"] == "abcd"
+    assert list(proxy) == []  # iterating an exhausted stream again ends nothing twice
+    assert len(telemetry.spans()) == 1
+
+
+async def test_async_break_then_resume_reads_every_chunk_once(telemetry: Telemetry) -> None:
+    proxy = await async_stream(telemetry, AsyncSDKStream(["a", "b", "c", "d"]))
+    async for chunk in proxy:
+        assert chunk == "a"
+        break
+    gc.collect()
+    await asyncio.sleep(0)  # let the event loop finalize the abandoned async generator
+    assert telemetry.spans() == []
+    assert await proxy.__anext__() == "b"
+    assert [c async for c in proxy] == ["c", "d"]
+    span = only_span(telemetry)
+    assert (span.attributes or {})[sc.STREAM_END_REASON] == "exhausted"
+    assert (span.attributes or {})["gen_ai.completion.0.content"] == "abcd"

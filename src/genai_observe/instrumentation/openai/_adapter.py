@@ -344,11 +344,12 @@ def chat_response(call: LLMCall, resp: Any) -> None:
 
 
 class _ChoiceState:
-    __slots__ = ("filters", "finish", "parts", "role", "tools")
+    __slots__ = ("filters", "finish", "parts", "role", "role_open", "tools")
 
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.role = "assistant"
+        self.role_open = True  # no delta has named the role yet
         self.finish: str | None = None
         self.tools: dict[int, list[Any]] | None = None  # index -> [id, name, [argument fragments]]
         self.filters: Any = None
@@ -357,7 +358,7 @@ class _ChoiceState:
 class ChatStream:
     """Accumulates chat completion chunks; cheap per chunk, text kept only when captured."""
 
-    __slots__ = ("_keep_text", "choices", "first", "prompt_filters", "usage")
+    __slots__ = ("_declared", "_keep_text", "choices", "first", "prompt_filters", "usage")
 
     def __init__(self, keep_text: bool) -> None:
         self._keep_text = keep_text
@@ -365,50 +366,78 @@ class ChatStream:
         self.usage: Any = None
         self.choices: dict[int, _ChoiceState] = {}
         self.prompt_filters: Any = None
+        # Whether the SDK's chunk and choice models declare Azure's filter fields (then they are
+        # attributes, not extras), decided at the first chunk with a choice: (chunk, choice).
+        self._declared: tuple[bool, bool] | None = None
 
     def on_chunk(self, chunk: Any) -> None:
+        # Per chunk, so every attribute read counts: one on the SDK's pydantic models costs ~450
+        # instructions (their class defines __getattr__, so CPython cannot specialize the read).
+        # Each field is read once, and only while it can still change what is recorded.
         if self.first is None and getattr(chunk, "model", None):
             self.first = chunk
-        usage = getattr(chunk, "usage", None)
+        usage = getattr(chunk, "usage", None)  # absent from the oldest SDKs' chunk model
         if usage is not None:
             self.usage = usage
+        choices = chunk.choices
+        declared = self._declared
+        if declared is None:
+            declared = self._declared = (
+                declares(type(chunk), "prompt_filter_results"),
+                bool(choices) and declares(type(choices[0]), "content_filter_results"),
+            )
+            if not choices:  # decide the choice model's at a chunk that has one
+                self._declared = None
         # Azure's filter verdicts are extras of the SDK's models: read from the extras dict
-        # directly when the model has one and does not declare the field (per chunk, so no call).
+        # (empty for other servers) unless the model declares the field or has no such dict.
         extras = getattr(chunk, "__pydantic_extra__", None)
-        if extras is None or declares(type(chunk), "prompt_filter_results"):
-            pfr = extra(chunk, "prompt_filter_results")
-        else:
-            pfr = extras.get("prompt_filter_results") if extras else None
-        if pfr is not None:
-            self.prompt_filters = pfr
-        for c in chunk.choices or ():
-            index = c.index if c.index is not None else 0  # seen as null in recorded traffic
-            state = self.choices.get(index)
+        if extras or extras is None or declared[0]:
+            pfr = (
+                extras.get("prompt_filter_results")
+                if extras and not declared[0]
+                else extra(chunk, "prompt_filter_results")
+            )
+            if pfr is not None:
+                self.prompt_filters = pfr
+        states = self.choices
+        for c in choices or ():
+            index = c.index
+            state = states.get(index)
             if state is None:
-                state = self.choices[index] = _ChoiceState()
+                if index is None:  # seen as null in recorded traffic
+                    index = 0
+                    state = states.get(0)
+                if state is None:
+                    state = states[index] = _ChoiceState()
             delta = c.delta
             if delta is not None:
                 if self._keep_text:
                     text = delta.content
                     if text:
                         state.parts.append(text)
-                if delta.role:
-                    state.role = delta.role
+                if state.role_open:  # the role comes in a choice's first delta
+                    role = delta.role
+                    if role:
+                        state.role = role
+                        state.role_open = False
                 tool_calls = delta.tool_calls
                 if tool_calls:
                     self._tool_deltas(state, tool_calls)
                 fn = getattr(delta, "function_call", None)
                 if fn is not None:
                     self._tool_deltas(state, [{"index": 0, "function": fn}])
-            if c.finish_reason:
-                state.finish = c.finish_reason
+            finish = c.finish_reason
+            if finish:
+                state.finish = finish
             extras = getattr(c, "__pydantic_extra__", None)
-            if extras is None or declares(type(c), "content_filter_results"):
-                filters = extra(c, "content_filter_results")
-            else:
-                filters = extras.get("content_filter_results") if extras else None
-            if filters:
-                state.filters = filters
+            if extras or extras is None or declared[1]:
+                filters = (
+                    extras.get("content_filter_results")
+                    if extras and not declared[1]
+                    else extra(c, "content_filter_results")
+                )
+                if filters:
+                    state.filters = filters
 
     def _tool_deltas(self, state: _ChoiceState, deltas: Any) -> None:
         tools = state.tools
