@@ -37,8 +37,10 @@ def main(argv: list[str]) -> int:
         }
     )
     chunks = [chunk] * n
-    reader = ChatStream(keep_text=True)
-    inv = Recorder().start(LLMCall(operation="chat", provider="openai"))
+    # As the openai.chat.stream scenario makes it: OpenAI's own host, no tools in the request.
+    call = LLMCall(operation="chat", provider="openai", server_address="api.openai.com")
+    reader = ChatStream(keep_text=True, call=call)
+    inv = Recorder().start(call)
     if inv is None:
         raise SystemExit("no invocation started")
     if mode == "bare":

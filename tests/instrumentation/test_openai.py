@@ -536,6 +536,51 @@ def test_stream_chunks_with_null_choice_index() -> None:
         assert [c.content for c in call.choices] == ["ab"]
 
 
+def test_stream_reader_looks_only_for_what_the_request_allows() -> None:
+    """Per chunk, the chat stream reader skips what the request rules out (issue 19): Azure's
+    filter verdicts on OpenAI's own host, tool-call deltas when the request declared no tools.
+    Any other host, or a request with tools, still gets them (the SDK's own chunk models)."""
+    from openai.types.chat import ChatCompletionChunk
+
+    from genai_observe._core.record import LLMCall
+
+    chunk = ChatCompletionChunk.model_validate(
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}],
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "content": "hi",
+                        "tool_calls": [{"index": 0, "id": "t1", "function": {"name": "f", "arguments": "{}"}}],
+                    },
+                    "finish_reason": "stop",
+                    "content_filter_results": {"hate": {"filtered": False, "severity": "safe"}},
+                }
+            ],
+        }
+    )
+
+    def read(**fields: Any) -> LLMCall:
+        call = LLMCall(provider="openai", **fields)
+        acc = ad.ChatStream(True, call)
+        acc.on_chunk(chunk)
+        acc.fill(call)
+        return call
+
+    own = read(server_address="api.openai.com")
+    assert own.choices[0].content_filter_results is None  # (the first chunk's own fields are read once)
+    assert own.choices[0].tool_calls is None and own.choices[0].content == "hi"
+    gateway = read(server_address="llm-gateway.example.com", tool_definitions=[{"name": "f"}])
+    assert gateway.prompt_filter_results == [{"prompt_index": 0, "content_filter_results": {}}]
+    assert gateway.choices[0].content_filter_results == {"hate": {"filtered": False, "severity": "safe"}}
+    assert [(t.id, t.name, t.arguments) for t in gateway.choices[0].tool_calls or []] == [("t1", "f", "{}")]
+
+
 def test_nested_instrumented_calls_make_one_span(telemetry: Telemetry, instrument: Any) -> None:
     """openai 1.x `beta...parse` calls `create`: one LLM call, one span, tokens counted once."""
     from genai_observe._core.record import LLMCall

@@ -344,7 +344,9 @@ class AsyncStreamProxy(_ProxyBase):
 
 
 
-def _hides(hide: ChunkFilter, chunk: Any) -> bool:
+def _hides(hide: ChunkFilter | None, chunk: Any) -> bool:
+    if hide is None:
+        return False
     try:
         return hide(chunk)
     except Exception as exc:

@@ -47,8 +47,10 @@ class Accumulator(Protocol):
     def fill(self, call: LLMCall) -> None: ...
 
 
-# recorder -> a new accumulator for one stream (the recorder says whether text is kept, how long)
-StreamReader = Callable[[Recorder], Accumulator]
+# (recorder, the call's record as the request made it) -> a new accumulator for one stream. The
+# recorder says whether text is kept and how long; the request says what the stream can carry, so
+# the accumulator need not look for the rest in every chunk.
+StreamReader = Callable[[Recorder, LLMCall], Accumulator]
 
 
 def _iterates(result: Any, is_async: bool) -> bool:
@@ -104,10 +106,10 @@ def wrapper(
 
     def on_result(inv: Invocation, result: Any, hide: ChunkFilter | None = None) -> Any:
         if op.raw and hasattr(result, "http_response") and hasattr(result, "parse"):
-            accumulator = None if stream is None else (lambda _keep_text: stream(recorder))
+            accumulator = None if stream is None else (lambda _keep_text: stream(recorder, inv.call))
             return raw_response(inv, result, read_response, accumulator, recorder.capture.any, proxy_cls)
         if stream is not None and is_stream(inv, result, is_async):
-            acc = stream(recorder)
+            acc = stream(recorder, inv.call)
             if hide is not None:
                 return filtering_cls(result, inv, acc.on_chunk, acc.fill, hide=hide)
             return proxy_cls(result, inv, acc.on_chunk, acc.fill)

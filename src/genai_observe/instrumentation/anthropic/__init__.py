@@ -126,7 +126,7 @@ def _operation(
         path,
         request,
         read_response,
-        stream=lambda recorder: accumulator(recorder.capture.any),
+        stream=lambda recorder, _call: accumulator(recorder.capture.any),
         is_async=is_async,
         raw=True,
     )

@@ -109,7 +109,7 @@ def _generator(inv: Invocation, result: Any, is_async: bool) -> bool:
     return hasattr(type(result), "__anext__" if is_async else "__next__") and not isinstance(result, Mapping)
 
 
-def _stream(recorder: Recorder) -> ad.Stream:
+def _stream(recorder: Recorder, _call: LLMCall) -> ad.Stream:
     return ad.Stream(recorder.capture.any, 2 * recorder.content.max_length + 4096)
 
 

@@ -221,8 +221,8 @@ class OpenAIInstrumentor(GenAIInstrumentor):
         )
 
 
-def _accumulator(stream_cls: Any, recorder: Recorder) -> Any:
-    return stream_cls(recorder.capture.any)
+def _accumulator(stream_cls: Any, recorder: Recorder, call: LLMCall) -> Any:
+    return stream_cls(recorder.capture.any, call)
 
 
 # The header the SDK's with_raw_response / with_streaming_response add to the request: their

@@ -343,6 +343,25 @@ def chat_response(call: LLMCall, resp: Any) -> None:
     _usage(call, get(resp, "usage"))
 
 
+_OPENAI_HOST = "api.openai.com"
+
+
+def _may_filter(call: LLMCall | None) -> bool:
+    """Whether a stream may carry Azure's content filter verdicts, looked for in every chunk (two
+    reads per chunk). OpenAI's own API and a local Ollama never send them; any other host may be
+    Azure behind a gateway or a custom domain (a NIM host list may name such a gateway too)."""
+    if call is None:
+        return True
+    if call.provider == sc.PROVIDER_OLLAMA:
+        return False
+    return not (call.provider == sc.PROVIDER_OPENAI and call.server_address == _OPENAI_HOST)
+
+
+def _may_call_tools(call: LLMCall | None) -> bool:
+    """Chat streams carry tool (or legacy function) calls only when the request declared some."""
+    return call is None or bool(call.tool_definitions)
+
+
 class _ChoiceState:
     __slots__ = ("filters", "finish", "parts", "role", "role_open", "tools")
 
@@ -358,17 +377,26 @@ class _ChoiceState:
 class ChatStream:
     """Accumulates chat completion chunks; cheap per chunk, text kept only when captured."""
 
-    __slots__ = ("_declared", "_keep_text", "choices", "first", "prompt_filters", "usage")
+    __slots__ = (
+        "_declared",
+        "_filters",
+        "_keep_text",
+        "_tools",
+        "choices",
+        "first",
+        "prompt_filters",
+        "usage",
+    )
 
-    def __init__(self, keep_text: bool) -> None:
+    def __init__(self, keep_text: bool, call: LLMCall | None = None) -> None:
         self._keep_text = keep_text
+        self._filters = _may_filter(call)
+        self._tools = _may_call_tools(call)
         self.first: Any = None
         self.usage: Any = None
         self.choices: dict[int, _ChoiceState] = {}
         self.prompt_filters: Any = None
-        # Whether the SDK's chunk and choice models declare Azure's filter fields (then they are
-        # attributes, not extras), decided at the first chunk with a choice: (chunk, choice).
-        self._declared: tuple[bool, bool] | None = None
+        self._declared: tuple[bool, bool] | None = None  # see _declare
 
     def on_chunk(self, chunk: Any) -> None:
         # Per chunk, so every attribute read counts: one on the SDK's pydantic models costs ~450
@@ -380,25 +408,21 @@ class ChatStream:
         if usage is not None:
             self.usage = usage
         choices = chunk.choices
-        declared = self._declared
-        if declared is None:
-            declared = self._declared = (
-                declares(type(chunk), "prompt_filter_results"),
-                bool(choices) and declares(type(choices[0]), "content_filter_results"),
-            )
-            if not choices:  # decide the choice model's at a chunk that has one
-                self._declared = None
-        # Azure's filter verdicts are extras of the SDK's models: read from the extras dict
-        # (empty for other servers) unless the model declares the field or has no such dict.
-        extras = getattr(chunk, "__pydantic_extra__", None)
-        if extras or extras is None or declared[0]:
-            pfr = (
-                extras.get("prompt_filter_results")
-                if extras and not declared[0]
-                else extra(chunk, "prompt_filter_results")
-            )
-            if pfr is not None:
-                self.prompt_filters = pfr
+        filters = self._filters
+        declared = (False, False)
+        if filters:
+            # Azure's filter verdicts are extras of the SDK's models: read from the extras dict
+            # (empty for other servers) unless the model declares the field or has no such dict.
+            declared = self._declared or self._declare(chunk, choices)
+            extras = getattr(chunk, "__pydantic_extra__", None)
+            if extras or extras is None or declared[0]:
+                pfr = (
+                    extras.get("prompt_filter_results")
+                    if extras and not declared[0]
+                    else extra(chunk, "prompt_filter_results")
+                )
+                if pfr is not None:
+                    self.prompt_filters = pfr
         states = self.choices
         for c in choices or ():
             index = c.index
@@ -420,15 +444,18 @@ class ChatStream:
                     if role:
                         state.role = role
                         state.role_open = False
-                tool_calls = delta.tool_calls
-                if tool_calls:
-                    self._tool_deltas(state, tool_calls)
-                fn = getattr(delta, "function_call", None)
-                if fn is not None:
-                    self._tool_deltas(state, [{"index": 0, "function": fn}])
+                if self._tools:
+                    tool_calls = delta.tool_calls
+                    if tool_calls:
+                        self._tool_deltas(state, tool_calls)
+                    fn = getattr(delta, "function_call", None)
+                    if fn is not None:
+                        self._tool_deltas(state, [{"index": 0, "function": fn}])
             finish = c.finish_reason
             if finish:
                 state.finish = finish
+            if not filters:
+                continue
             extras = getattr(c, "__pydantic_extra__", None)
             if extras or extras is None or declared[1]:
                 filters = (
@@ -438,6 +465,17 @@ class ChatStream:
                 )
                 if filters:
                     state.filters = filters
+
+    def _declare(self, chunk: Any, choices: Any) -> tuple[bool, bool]:
+        """Whether the SDK's chunk and choice models declare Azure's filter fields (then they are
+        attributes, not extras); kept from the first chunk that has a choice."""
+        declared = (
+            declares(type(chunk), "prompt_filter_results"),
+            bool(choices) and declares(type(choices[0]), "content_filter_results"),
+        )
+        if choices:
+            self._declared = declared
+        return declared
 
     def _tool_deltas(self, state: _ChoiceState, deltas: Any) -> None:
         tools = state.tools
@@ -519,7 +557,7 @@ def completion_response(call: LLMCall, resp: Any) -> None:
 class CompletionStream:
     __slots__ = ("_keep_text", "choices", "first", "prompt_filters", "usage")
 
-    def __init__(self, keep_text: bool) -> None:
+    def __init__(self, keep_text: bool, call: LLMCall | None = None) -> None:
         self._keep_text = keep_text
         self.first: Any = None
         self.usage: Any = None
@@ -723,7 +761,7 @@ class ResponsesStream:
 
     _FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
-    def __init__(self, keep_text: bool) -> None:
+    def __init__(self, keep_text: bool, call: LLMCall | None = None) -> None:
         self._keep_text = keep_text
         self.final: Any = None
         self.started: Any = None
