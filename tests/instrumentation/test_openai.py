@@ -556,7 +556,9 @@ def test_stream_reader_looks_only_for_what_the_request_allows() -> None:
                     "index": 0,
                     "delta": {
                         "content": "hi",
-                        "tool_calls": [{"index": 0, "id": "t1", "function": {"name": "f", "arguments": "{}"}}],
+                        "tool_calls": [
+                            {"index": 0, "id": "t1", "function": {"name": "f", "arguments": "{}"}}
+                        ],
                     },
                     "finish_reason": "stop",
                     "content_filter_results": {"hate": {"filtered": False, "severity": "safe"}},
