@@ -537,9 +537,8 @@ def test_stream_chunks_with_null_choice_index() -> None:
 
 
 def test_stream_reader_looks_only_for_what_the_request_allows() -> None:
-    """Per chunk, the chat stream reader skips what the request rules out (issue 19): Azure's
-    filter verdicts on OpenAI's own host, tool-call deltas when the request declared no tools.
-    Any other host, or a request with tools, still gets them (the SDK's own chunk models)."""
+    """Per chunk, the chat stream reader skips Azure's filter verdicts on OpenAI's own host (issue
+    19); any other host still gets them, and tool calls are read everywhere (the SDK's models)."""
     from openai.types.chat import ChatCompletionChunk
 
     from genai_observe._core.record import LLMCall
@@ -576,8 +575,8 @@ def test_stream_reader_looks_only_for_what_the_request_allows() -> None:
 
     own = read(server_address="api.openai.com")
     assert own.choices[0].content_filter_results is None  # (the first chunk's own fields are read once)
-    assert own.choices[0].tool_calls is None and own.choices[0].content == "hi"
-    gateway = read(server_address="llm-gateway.example.com", tool_definitions=[{"name": "f"}])
+    assert [t.name for t in own.choices[0].tool_calls or []] == ["f"] and own.choices[0].content == "hi"
+    gateway = read(server_address="llm-gateway.example.com")
     assert gateway.prompt_filter_results == [{"prompt_index": 0, "content_filter_results": {}}]
     assert gateway.choices[0].content_filter_results == {"hate": {"filtered": False, "severity": "safe"}}
     assert [(t.id, t.name, t.arguments) for t in gateway.choices[0].tool_calls or []] == [("t1", "f", "{}")]

@@ -357,11 +357,6 @@ def _may_filter(call: LLMCall | None) -> bool:
     return not (call.provider == sc.PROVIDER_OPENAI and call.server_address == _OPENAI_HOST)
 
 
-def _may_call_tools(call: LLMCall | None) -> bool:
-    """Chat streams carry tool (or legacy function) calls only when the request declared some."""
-    return call is None or bool(call.tool_definitions)
-
-
 class _ChoiceState:
     __slots__ = ("filters", "finish", "parts", "role", "role_open", "tools")
 
@@ -381,7 +376,6 @@ class ChatStream:
         "_declared",
         "_filters",
         "_keep_text",
-        "_tools",
         "choices",
         "first",
         "prompt_filters",
@@ -391,7 +385,6 @@ class ChatStream:
     def __init__(self, keep_text: bool, call: LLMCall | None = None) -> None:
         self._keep_text = keep_text
         self._filters = _may_filter(call)
-        self._tools = _may_call_tools(call)
         self.first: Any = None
         self.usage: Any = None
         self.choices: dict[int, _ChoiceState] = {}
@@ -444,13 +437,14 @@ class ChatStream:
                     if role:
                         state.role = role
                         state.role_open = False
-                if self._tools:
-                    tool_calls = delta.tool_calls
-                    if tool_calls:
-                        self._tool_deltas(state, tool_calls)
-                    fn = getattr(delta, "function_call", None)
-                    if fn is not None:
-                        self._tool_deltas(state, [{"index": 0, "function": fn}])
+                # Tool-call deltas are looked for even when the request declared no tools: a
+                # server (or a gateway adding tools) may still send them, and they are the call.
+                tool_calls = delta.tool_calls
+                if tool_calls:
+                    self._tool_deltas(state, tool_calls)
+                fn = getattr(delta, "function_call", None)
+                if fn is not None:
+                    self._tool_deltas(state, [{"index": 0, "function": fn}])
             finish = c.finish_reason
             if finish:
                 state.finish = finish
