@@ -1,12 +1,13 @@
-"""init()'s own pipeline exports streams' time_per_output_chunk from the in-process aggregation
-(_core/chunk_times.py): what a real OTLP receiver decodes, for real SDK streams."""
+"""init()'s own pipeline exports its GenAI histograms (duration, token usage, time to first chunk,
+time per output chunk) from the in-process aggregation (_core/histograms.py): what a real OTLP
+receiver decodes, for real SDK calls and streams."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import genai_observe
-from genai_observe._core import chunk_times as ct
+from genai_observe._core import histograms as ct
 from genai_observe._core import semconv as sc
 from tests.rig.openai_server import OpenAIMockServer
 from tests.rig.otlp_receiver import OTLPReceiver
@@ -66,6 +67,48 @@ def test_streams_gaps_arrive_once_each_with_the_metric_attributes(
     points = per_chunk_points(otlp_receiver)
     assert [p.count for p in points] == [point.count, more - 1]
     assert points[1].start_time_ns >= point.time_ns
+
+
+def test_every_histogram_of_a_call_and_a_stream_arrives_once(
+    otlp_receiver: OTLPReceiver, openai_server: OpenAIMockServer
+) -> None:
+    handle = start(otlp_receiver)
+    assert ct.of(handle.meter_provider) is not None
+    openai_server.script(content="hello there")
+    openai_server.client().chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+    )
+    openai_server.script(content="one two three", include_usage=True)
+    stream = openai_server.client().chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    chunks = sum(1 for _ in stream)
+    handle.force_flush()
+    specs = (ct.DURATION, ct.TOKENS, ct.TIME_TO_FIRST_CHUNK, ct.TIME_PER_OUTPUT_CHUNK)
+    found: dict[str, list[Any]] = {}
+    for spec in specs:
+        (metric,) = otlp_receiver.metrics(spec.name)  # one metric per name, from one path only
+        assert metric.kind == "histogram" and metric.temporality == DELTA
+        assert (metric.unit, metric.scope_name) == (spec.unit, "genai_observe")
+        found[spec.name] = metric.data_points
+    for point in (p for points in found.values() for p in points):
+        assert point.attributes[sc.GEN_AI_OPERATION_NAME] == "chat"
+        assert point.attributes[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
+        assert sum(point.bucket_counts) == point.count
+    (duration,) = found[sc.METRIC_OPERATION_DURATION]  # a call and a stream: one attribute set
+    assert duration.count == 2 and 0 < duration.min <= duration.max < 60
+    tokens = {p.attributes[sc.GEN_AI_TOKEN_TYPE]: p for p in found[sc.METRIC_TOKEN_USAGE]}
+    # (the server also reports a cache read)
+    assert {sc.TOKEN_TYPE_INPUT, sc.TOKEN_TYPE_OUTPUT} <= set(tokens)
+    assert [tokens[t].count for t in (sc.TOKEN_TYPE_INPUT, sc.TOKEN_TYPE_OUTPUT)] == [2, 2]
+    assert tuple(tokens[sc.TOKEN_TYPE_INPUT].explicit_bounds) == tuple(
+        float(b) for b in sc.TOKEN_USAGE_BUCKETS
+    )
+    (ttfc,) = found[sc.METRIC_TIME_TO_FIRST_CHUNK]
+    assert ttfc.count == 1 and ttfc.sum <= duration.max
+    (tpoc,) = found[sc.METRIC_TIME_PER_OUTPUT_CHUNK]
+    assert tpoc.count == chunks - 1
+    handle.shutdown()
 
 
 def test_a_stream_without_a_second_chunk_adds_no_point(

@@ -20,8 +20,8 @@ from opentelemetry.metrics import Histogram, Meter, MeterProvider, get_meter_pro
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 
 from .._version import __version__
-from . import chunk_times as _chunk_times
 from . import guardrails
+from . import histograms as _histograms
 from . import semconv as sc
 from .agent_context import attribute_call
 from .attributes import SpanAttributes, is_flat_content
@@ -71,18 +71,23 @@ class Recorder(SpanAttributes):
         self._legacy = profile is Profile.DYNATRACE
         self.tracer = trace.get_tracer(scope, __version__, tracer_provider)
         meter: Meter = (meter_provider or get_meter_provider()).get_meter(scope, __version__)
-        self._duration = meter.create_histogram(
-            sc.METRIC_OPERATION_DURATION,
-            unit="s",
-            description="GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
-        )
-        self._tokens = meter.create_histogram(
-            sc.METRIC_TOKEN_USAGE,
-            unit="{token}",
-            description="Number of input and output tokens used.",
-            explicit_bucket_boundaries_advisory=list(sc.TOKEN_USAGE_BUCKETS),
-        )
+        # init()'s own pipeline aggregates these histograms in process (_core/histograms.py: an
+        # SDK record costs ~112 k instructions); with any other MeterProvider, SDK records.
+        self._local = _histograms.of(meter_provider or get_meter_provider())
+        self._sdk_histograms = {
+            spec.name: meter.create_histogram(
+                spec.name,
+                unit=spec.unit,
+                description=spec.description,
+                explicit_bucket_boundaries_advisory=list(spec.bounds),
+            )
+            for spec in (
+                _histograms.DURATION,
+                _histograms.TOKENS,
+                _histograms.TIME_TO_FIRST_CHUNK,
+                _histograms.TIME_PER_OUTPUT_CHUNK,
+            )
+        }
         self._choices = meter.create_counter(
             sc.METRIC_GENERATION_CHOICES, unit="{choice}", description="Number of choices returned."
         )
@@ -91,21 +96,6 @@ class Recorder(SpanAttributes):
             unit="{element}",
             description="Size of returned embedding vectors.",
         )
-        self._ttfc = meter.create_histogram(
-            sc.METRIC_TIME_TO_FIRST_CHUNK,
-            unit="s",
-            description="Time to receive the first chunk of a streamed response.",
-            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
-        )
-        self._tpoc = meter.create_histogram(
-            sc.METRIC_TIME_PER_OUTPUT_CHUNK,
-            unit=_chunk_times.UNIT,
-            description=_chunk_times.DESCRIPTION,
-            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
-        )
-        # init()'s own pipeline aggregates chunk gaps in process (one SDK record per chunk is
-        # most of a stream's cost); with any other MeterProvider each gap is an SDK record.
-        self._chunk_times = _chunk_times.of(meter_provider or get_meter_provider())
         self._guardrails = guardrails.instruments(meter)
         # Recorded in the dynatrace profile only (see _record_caching); an instrument nothing is
         # recorded into exports nothing, so the latest profile shows no such metric.
@@ -188,6 +178,13 @@ class Recorder(SpanAttributes):
 
     # --- metrics and events --------------------------------------------------------------------
 
+    def _histogram(self, spec: _histograms.HistogramSpec, value: float, attributes: dict[str, Any]) -> None:
+        local = self._local
+        if local is not None:
+            local.record(self._scope, spec, value, attributes)
+        else:
+            self._sdk_histograms[spec.name].record(value, attributes)
+
     def _record_metrics(
         self, call: MetricSnapshot, duration: float, ttfc: float | None, times: Sequence[float] | None
     ) -> None:
@@ -197,26 +194,26 @@ class Recorder(SpanAttributes):
         time_per_output_chunk value (computed here, off the app's thread).
         """
         attrs = self.metric_attributes(call)
-        local = self._chunk_times
-        if times and local is not None:
-            # Before the duration's record: an export that holds the duration then holds the
-            # gaps too (the exporter reads them after the SDK's collection).
-            local.add(self._scope, attrs, times)
-        self._duration.record(duration, attrs)
+        histogram = self._histogram
+        tokens = _histograms.TOKENS
+        histogram(_histograms.DURATION, duration, attrs)
         u = call.usage
         if u is not None:
             if u.input_tokens is not None:
-                self._tokens.record(u.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
+                histogram(tokens, u.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
             if u.output_tokens is not None:
-                self._tokens.record(u.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+                histogram(tokens, u.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
             # Only calls that touched the cache get a point, so a point's count is the number of
             # cache hits (or writes), and calls without caching add no series.
             if u.cache_read_input_tokens:
-                self._tokens.record(
-                    u.cache_read_input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_CACHE_READ}
+                histogram(
+                    tokens,
+                    u.cache_read_input_tokens,
+                    {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_CACHE_READ},
                 )
             if u.cache_creation_input_tokens:
-                self._tokens.record(
+                histogram(
+                    tokens,
                     u.cache_creation_input_tokens,
                     {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_CACHE_CREATION},
                 )
@@ -237,9 +234,13 @@ class Recorder(SpanAttributes):
                 else:
                     instrument.add(value, point)
         if ttfc is not None:
-            self._ttfc.record(ttfc, attrs)
-            if times and local is None:
-                record = self._tpoc.record
+            histogram(_histograms.TIME_TO_FIRST_CHUNK, ttfc, attrs)
+        if times:
+            local = self._local
+            if local is not None:
+                local.record_gaps(self._scope, _histograms.TIME_PER_OUTPUT_CHUNK, attrs, times)
+            else:
+                record = self._sdk_histograms[sc.METRIC_TIME_PER_OUTPUT_CHUNK].record
                 last = times[0]
                 for now in times[1:]:
                     record(now - last, attrs)

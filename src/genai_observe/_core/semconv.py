@@ -140,8 +140,8 @@ METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_c
 # of every collection of its MeterProvider, and ours records the points still queued for the
 # metrics worker, so a collection always includes every call that has returned (see MetricsWorker).
 METRIC_FLUSH_HOOK: Final = "genai_observe.pending_metric_points"
-# The attribute set the SDK folds series into past its cardinality limit; our in-process
-# time_per_output_chunk aggregation (_core/chunk_times.py) does the same.
+# The attribute set the SDK folds series into past its cardinality limit; our histograms
+# aggregated in process (_core/histograms.py) do the same.
 OTEL_METRIC_OVERFLOW: Final = "otel.metric.overflow"
 
 # --- Prompt caching (dynatrace profile only: v1.41.0 has no such names) --------------------------

@@ -25,7 +25,7 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from .._core import chunk_times as _chunk_times
+from .._core import histograms as _histograms
 from .._core import semconv as sc
 from .._core.content import ContentPolicy
 from .._core.metrics import METRICS
@@ -64,7 +64,7 @@ class _Pipeline:
     # near the shutdown deadline, so a retry wait cannot hold the exit (see _shutdown_within).
     exporters: list[Any] = dataclasses.field(default_factory=list)
     # Streams' time_per_output_chunk, aggregated in process for meter_provider's exports.
-    chunk_times: _chunk_times.ChunkTimes = dataclasses.field(default_factory=_chunk_times.ChunkTimes)
+    histograms: _histograms.LocalHistograms = dataclasses.field(default_factory=_histograms.LocalHistograms)
 
 
 _HANDLE_SERIALS = itertools.count(1)
@@ -510,11 +510,11 @@ def _apply(handle: Handle, settings: Settings) -> None:
             handle._events = _start_events(settings, handle.logger_provider, resource)
         if pipeline.meter_provider is not None:
             METRICS.drain()  # points of calls made before this init() belong to the old setup
-            reader = _metric_reader(settings, stats, pipeline.exporters, (pipeline.chunk_times, resource))
+            reader = _metric_reader(settings, stats, pipeline.exporters, (pipeline.histograms, resource))
             _replace_reader(pipeline.meter_provider, pipeline.reader, reader)
             pipeline.reader = reader
             if reader is not None:
-                _chunk_times.attach(pipeline.meter_provider, pipeline.chunk_times)
+                _histograms.attach(pipeline.meter_provider, pipeline.histograms)
             # The scraper feeds the reader's collections: a new reader gets a new scraper.
             if handle._scraper is not None:
                 handle._scraper.stop()
@@ -754,11 +754,11 @@ def _metric_reader(
     settings: Settings,
     stats: _export.ExportStats,
     exporters: list[Any],
-    chunk_times: tuple[_chunk_times.ChunkTimes, Any],
+    local: tuple[_histograms.LocalHistograms, Any],
 ) -> MetricReader | None:
     if not (settings.metrics and settings.endpoints and settings.endpoints.metrics):
         return None
-    exporters.append(_export.metric_exporter(settings, stats, chunk_times))
+    exporters.append(_export.metric_exporter(settings, stats, local))
     interval = settings.metric_export_interval_ms
     return PeriodicExportingMetricReader(exporters[-1], export_interval_millis=interval)
 
@@ -782,7 +782,7 @@ def _build(settings: Settings) -> Handle:
     meter_provider = _existing(metrics.get_meter_provider(), _proxy_type(metrics), settings)
     readers: list[MetricReader] = []
     if meter_provider is None:
-        local = (pipeline.chunk_times, resource)
+        local = (pipeline.histograms, resource)
         pipeline.reader = _metric_reader(settings, stats, pipeline.exporters, local)
         meter_provider = MeterProvider(
             resource=resource,
@@ -791,7 +791,7 @@ def _build(settings: Settings) -> Handle:
         )
         pipeline.meter_provider = meter_provider
         if pipeline.reader is not None:
-            _chunk_times.attach(meter_provider, pipeline.chunk_times)
+            _histograms.attach(meter_provider, pipeline.histograms)
             readers.append(pipeline.reader)
         _forget_parent_metrics_after_fork(meter_provider)
         owned.append(meter_provider)

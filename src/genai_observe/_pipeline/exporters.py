@@ -61,7 +61,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from .._core import chunk_times as _chunk_times
+from .._core import histograms as _histograms
 from .._core import semconv as sc
 from .._version import __version__
 from .settings import Settings
@@ -390,18 +390,19 @@ def _metric_preferences() -> dict[str, Any]:
     }
 
 
-def with_chunk_times(
-    data: MetricsData, chunk_times: _chunk_times.ChunkTimes, resource: Resource
+def with_local_histograms(
+    data: MetricsData, local: _histograms.LocalHistograms, resource: Resource
 ) -> MetricsData:
-    """``data`` plus the time_per_output_chunk points aggregated in process since the last export
-    (one DELTA histogram point per scope and attribute set; see ``_core/chunk_times.py``)."""
-    start, end, series = chunk_times.collect()
+    """``data`` plus the histogram points aggregated in process since the last export (one DELTA
+    point per scope, histogram and attribute set; see ``_core/histograms.py``)."""
+    start, end, series = local.collect()
     if not series:
         return data
-    bounds = list(chunk_times.bounds)
-    by_scope: dict[str, list[HistogramDataPoint]] = {}
+    by_scope: dict[str, dict[str, tuple[_histograms.HistogramSpec, list[HistogramDataPoint]]]] = {}
     for scope, s in series:
-        by_scope.setdefault(scope, []).append(
+        spec = s.spec
+        entry = by_scope.setdefault(scope, {}).setdefault(spec.name, (spec, []))
+        entry[1].append(
             HistogramDataPoint(
                 attributes=s.attributes,
                 start_time_unix_nano=start,
@@ -409,7 +410,7 @@ def with_chunk_times(
                 count=s.count,
                 sum=s.sum,
                 bucket_counts=list(s.buckets),
-                explicit_bounds=bounds,
+                explicit_bounds=list(spec.bounds),
                 min=s.min,
                 max=s.max,
             )
@@ -420,22 +421,25 @@ def with_chunk_times(
     else:
         first = ResourceMetrics(resource=resource, scope_metrics=[], schema_url=resource.schema_url)
     scopes = list(first.scope_metrics)
-    for scope, points in by_scope.items():
-        metric = Metric(
-            name=sc.METRIC_TIME_PER_OUTPUT_CHUNK,
-            description=_chunk_times.DESCRIPTION,
-            unit=_chunk_times.UNIT,
-            data=HistogramData(data_points=points, aggregation_temporality=AggregationTemporality.DELTA),
-        )
+    for scope, histograms in by_scope.items():
+        metrics = [
+            Metric(
+                name=spec.name,
+                description=spec.description,
+                unit=spec.unit,
+                data=HistogramData(data_points=points, aggregation_temporality=AggregationTemporality.DELTA),
+            )
+            for spec, points in histograms.values()
+        ]
         for i, found in enumerate(scopes):
             if found.scope.name == scope:
                 scopes[i] = ScopeMetrics(
-                    scope=found.scope, metrics=[*found.metrics, metric], schema_url=found.schema_url
+                    scope=found.scope, metrics=[*found.metrics, *metrics], schema_url=found.schema_url
                 )
                 break
         else:
             scopes.append(
-                ScopeMetrics(scope=InstrumentationScope(scope, __version__), metrics=[metric], schema_url="")
+                ScopeMetrics(scope=InstrumentationScope(scope, __version__), metrics=metrics, schema_url="")
             )
     merged = ResourceMetrics(resource=first.resource, scope_metrics=scopes, schema_url=first.schema_url)
     return MetricsData(resource_metrics=[merged, *resource_metrics[1:]])
@@ -445,27 +449,27 @@ class DeferredMetricExporter(MetricExporter):
     """Carries the DELTA temporality and explicit buckets the reader reads when it is built, and
     builds the real OTLP exporter on the first export.
 
-    With ``chunk_times`` (init()'s own MeterProvider), each export also carries the streams'
-    time_per_output_chunk points aggregated in process since the previous one.
+    With ``local`` (init()'s own MeterProvider), each export also carries the histogram points
+    aggregated in process since the previous one (``_core/histograms.py``).
     """
 
     def __init__(
         self,
         build: Callable[[], MetricExporter],
-        chunk_times: tuple[_chunk_times.ChunkTimes, Resource] | None = None,
+        local: tuple[_histograms.LocalHistograms, Resource] | None = None,
     ) -> None:
         super().__init__(**_metric_preferences())
         self._inner = _Deferred(build)
-        self._chunk_times = chunk_times
+        self._local = local
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
-        if self._chunk_times is not None:
+        if self._local is not None:
             try:
-                metrics_data = with_chunk_times(metrics_data, *self._chunk_times)
+                metrics_data = with_local_histograms(metrics_data, *self._local)
             except Exception:  # never lose the SDK's own points over ours
-                _log.debug("time_per_output_chunk not added", exc_info=True)
+                _log.debug("in-process histograms not added", exc_info=True)
         inner = self._inner.get()
         with _Ours():
             return inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
@@ -485,14 +489,14 @@ class DeferredMetricExporter(MetricExporter):
 def metric_exporter(
     settings: Settings,
     stats: ExportStats,
-    chunk_times: tuple[_chunk_times.ChunkTimes, Resource] | None = None,
+    local: tuple[_histograms.LocalHistograms, Resource] | None = None,
 ) -> MetricExporter:
     def build() -> MetricExporter:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
         return OTLPMetricExporter(**_common(settings, "metrics", stats), **_metric_preferences())
 
-    return DeferredMetricExporter(build, chunk_times)
+    return DeferredMetricExporter(build, local)
 
 
 class SizeBoundedLogExporter(LogRecordExporter):
