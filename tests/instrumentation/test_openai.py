@@ -537,8 +537,9 @@ def test_stream_chunks_with_null_choice_index() -> None:
 
 
 def test_stream_reader_looks_only_for_what_the_request_allows() -> None:
-    """Per chunk, the chat stream reader skips Azure's filter verdicts on OpenAI's own host (issue
-    19); any other host still gets them, and tool calls are read everywhere (the SDK's models)."""
+    """Per chunk, the chat stream reader skips Azure's filter verdicts on OpenAI's own host and
+    reads its usage from the last chunk only (issue 19); any other host still gets both read in
+    every chunk, and tool calls are read everywhere (the SDK's own chunk models)."""
     from openai.types.chat import ChatCompletionChunk
 
     from genai_observe._core.record import LLMCall
@@ -566,11 +567,24 @@ def test_stream_reader_looks_only_for_what_the_request_allows() -> None:
         }
     )
 
+    usage_chunk = ChatCompletionChunk.model_validate(
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9},
+        }
+    )
+
     def read(**fields: Any) -> LLMCall:
         call = LLMCall(provider="openai", **fields)
         acc = ad.ChatStream(True, call)
         acc.on_chunk(chunk)
+        acc.on_chunk(usage_chunk)
         acc.fill(call)
+        assert call.usage is not None and (call.usage.input_tokens, call.usage.output_tokens) == (7, 2)
         return call
 
     own = read(server_address="api.openai.com")
@@ -580,6 +594,30 @@ def test_stream_reader_looks_only_for_what_the_request_allows() -> None:
     assert gateway.prompt_filter_results == [{"prompt_index": 0, "content_filter_results": {}}]
     assert gateway.choices[0].content_filter_results == {"hate": {"filtered": False, "severity": "safe"}}
     assert [(t.id, t.name, t.arguments) for t in gateway.choices[0].tool_calls or []] == [("t1", "f", "{}")]
+
+
+def test_stream_reader_reads_legacy_function_calls_when_functions_were_declared() -> None:
+    from openai.types.chat import ChatCompletionChunk
+
+    from genai_observe._core.record import LLMCall
+
+    def chunk(fn: dict[str, str]) -> Any:
+        return ChatCompletionChunk.model_validate(
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "delta": {"function_call": fn}, "finish_reason": None}],
+            }
+        )
+
+    call = LLMCall(provider="openai", server_address="api.openai.com", tool_definitions=[{"name": "f"}])
+    acc = ad.ChatStream(True, call)
+    acc.on_chunk(chunk({"name": "f", "arguments": ""}))
+    acc.on_chunk(chunk({"arguments": '{"a": 1}'}))
+    acc.fill(call)
+    assert [(t.name, t.arguments) for t in call.choices[0].tool_calls or []] == [("f", '{"a": 1}')]
 
 
 def test_nested_instrumented_calls_make_one_span(telemetry: Telemetry, instrument: Any) -> None:

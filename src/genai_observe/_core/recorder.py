@@ -21,7 +21,7 @@ from opentelemetry.trace import Span, SpanKind, TracerProvider
 
 from .._version import __version__
 from . import guardrails
-from . import histograms as _histograms
+from . import local_metrics as _lm
 from . import semconv as sc
 from .agent_context import attribute_call
 from .attributes import SpanAttributes, is_flat_content
@@ -71,9 +71,10 @@ class Recorder(SpanAttributes):
         self._legacy = profile is Profile.DYNATRACE
         self.tracer = trace.get_tracer(scope, __version__, tracer_provider)
         meter: Meter = (meter_provider or get_meter_provider()).get_meter(scope, __version__)
-        # init()'s own pipeline aggregates these histograms in process (_core/histograms.py: an
-        # SDK record costs ~112 k instructions); with any other MeterProvider, SDK records.
-        self._local = _histograms.of(meter_provider or get_meter_provider())
+        # init()'s own pipeline aggregates these histograms and counters in process
+        # (_core/local_metrics.py: an SDK record costs ~112 k instructions); with any other
+        # MeterProvider, they are SDK records.
+        self._local = _lm.of(meter_provider or get_meter_provider())
         self._sdk_histograms = {
             spec.name: meter.create_histogram(
                 spec.name,
@@ -82,28 +83,19 @@ class Recorder(SpanAttributes):
                 explicit_bucket_boundaries_advisory=list(spec.bounds),
             )
             for spec in (
-                _histograms.DURATION,
-                _histograms.TOKENS,
-                _histograms.TIME_TO_FIRST_CHUNK,
-                _histograms.TIME_PER_OUTPUT_CHUNK,
+                _lm.DURATION,
+                _lm.TOKENS,
+                _lm.TIME_TO_FIRST_CHUNK,
+                _lm.TIME_PER_OUTPUT_CHUNK,
             )
         }
-        self._choices = meter.create_counter(
-            sc.METRIC_GENERATION_CHOICES, unit="{choice}", description="Number of choices returned."
-        )
-        self._vector_size = meter.create_counter(
-            sc.METRIC_EMBEDDINGS_VECTOR_SIZE,
-            unit="{element}",
-            description="Size of returned embedding vectors.",
-        )
+        # gen_ai.prompt.caching is recorded in the dynatrace profile only (see _record_caching);
+        # an instrument nothing is recorded into exports nothing.
+        self._sdk_counters = {
+            spec.name: meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
+            for spec in (_lm.CHOICES, _lm.VECTOR_SIZE, _lm.PROMPT_CACHING)
+        }
         self._guardrails = guardrails.instruments(meter)
-        # Recorded in the dynatrace profile only (see _record_caching); an instrument nothing is
-        # recorded into exports nothing, so the latest profile shows no such metric.
-        self._prompt_caching = meter.create_counter(
-            sc.METRIC_PROMPT_CACHING,
-            unit="{token}",
-            description="Input tokens read from or written to the provider's prompt cache.",
-        )
         # Reports nothing; its callback records our queued points before each collection. The SDK
         # keeps the first registration per meter, so one hook serves every Recorder of a provider.
         meter.create_observable_gauge(
@@ -178,12 +170,19 @@ class Recorder(SpanAttributes):
 
     # --- metrics and events --------------------------------------------------------------------
 
-    def _histogram(self, spec: _histograms.HistogramSpec, value: float, attributes: dict[str, Any]) -> None:
+    def _histogram(self, spec: _lm.HistogramSpec, value: float, attributes: dict[str, Any]) -> None:
         local = self._local
         if local is not None:
             local.record(self._scope, spec, value, attributes)
         else:
             self._sdk_histograms[spec.name].record(value, attributes)
+
+    def _counter(self, spec: _lm.CounterSpec, value: float, attributes: dict[str, Any]) -> None:
+        local = self._local
+        if local is not None:
+            local.add(self._scope, spec, value, attributes)
+        else:
+            self._sdk_counters[spec.name].add(value, attributes)
 
     def _record_metrics(
         self, call: MetricSnapshot, duration: float, ttfc: float | None, times: Sequence[float] | None
@@ -195,8 +194,8 @@ class Recorder(SpanAttributes):
         """
         attrs = self.metric_attributes(call)
         histogram = self._histogram
-        tokens = _histograms.TOKENS
-        histogram(_histograms.DURATION, duration, attrs)
+        tokens = _lm.TOKENS
+        histogram(_lm.DURATION, duration, attrs)
         u = call.usage
         if u is not None:
             if u.input_tokens is not None:
@@ -220,9 +219,9 @@ class Recorder(SpanAttributes):
             if self._legacy:
                 self._record_caching(u, attrs)
         if call.choices:
-            self._choices.add(call.choices, attrs)
+            self._counter(_lm.CHOICES, call.choices, attrs)
         if call.embedding_vector_size is not None:
-            self._vector_size.add(call.embedding_vector_size, attrs)
+            self._counter(_lm.VECTOR_SIZE, call.embedding_vector_size, attrs)
         if call.guardrail_id is not None or call.guardrail_assessments:
             instruments = self._guardrails
             for name, value, point in guardrails.metric_points(
@@ -234,11 +233,11 @@ class Recorder(SpanAttributes):
                 else:
                     instrument.add(value, point)
         if ttfc is not None:
-            histogram(_histograms.TIME_TO_FIRST_CHUNK, ttfc, attrs)
+            histogram(_lm.TIME_TO_FIRST_CHUNK, ttfc, attrs)
         if times:
             local = self._local
             if local is not None:
-                local.record_gaps(self._scope, _histograms.TIME_PER_OUTPUT_CHUNK, attrs, times)
+                local.record_gaps(self._scope, _lm.TIME_PER_OUTPUT_CHUNK, attrs, times)
             else:
                 record = self._sdk_histograms[sc.METRIC_TIME_PER_OUTPUT_CHUNK].record
                 last = times[0]
@@ -253,12 +252,16 @@ class Recorder(SpanAttributes):
         (or write), and calls that never touch the cache add no series.
         """
         if u.cache_read_input_tokens:
-            self._prompt_caching.add(
-                u.cache_read_input_tokens, {**attrs, sc.GEN_AI_CACHE_TYPE: sc.CACHE_TYPE_READ}
+            self._counter(
+                _lm.PROMPT_CACHING,
+                u.cache_read_input_tokens,
+                {**attrs, sc.GEN_AI_CACHE_TYPE: sc.CACHE_TYPE_READ},
             )
         if u.cache_creation_input_tokens:
-            self._prompt_caching.add(
-                u.cache_creation_input_tokens, {**attrs, sc.GEN_AI_CACHE_TYPE: sc.CACHE_TYPE_WRITE}
+            self._counter(
+                _lm.PROMPT_CACHING,
+                u.cache_creation_input_tokens,
+                {**attrs, sc.GEN_AI_CACHE_TYPE: sc.CACHE_TYPE_WRITE},
             )
 
     def _emit_event(self, inv: Invocation, span_attributes: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ import copyreg
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import wrapt
@@ -246,43 +246,18 @@ class AsyncStreamProxy(_ProxyBase):
         super().__init__(wrapped, inv, on_chunk, fill)
         self._self_iter: Any = wrapped if hasattr(type(wrapped), "__anext__") else None
 
-    def __aiter__(self) -> AsyncIterator[Any]:
-        """An async generator over the chunks, for the reason :meth:`SyncStreamProxy.__iter__`
-        gives; ``__anext__`` on the proxy still works, on the same underlying iterator."""
-        return self._self_chunks()
+    def __aiter__(self) -> AsyncStreamProxy:
+        # The proxy itself, not an async generator as SyncStreamProxy.__iter__ hands out: an async
+        # generator left by a ``break`` is closed by the event loop one step later, and at loop
+        # shutdown asyncio may then close the SDK's own generators concurrently ("aclose():
+        # asynchronous generator is already running", logged as an error by asyncio).
+        return self
 
     def _self_source(self) -> Any:
         it = self._self_iter
         if it is None:
             it = self._self_iter = self.__wrapped__.__aiter__()
         return it
-
-    async def _self_chunks(self) -> AsyncIterator[Any]:
-        source = self._self_source().__aiter__()
-        times = self._self_times
-        handler = self._self_on_chunk
-        hide = self._self_hide
-        try:
-            async for chunk in source:
-                timed = len(times) < MAX_CHUNK_TIMES
-                try:
-                    if timed:
-                        times.append(_perf_counter())
-                    if handler is not None:
-                        handler(chunk)
-                except Exception as exc:
-                    report_internal_error("stream.on_chunk", exc)
-                if hide is not None and _hides(hide, chunk):
-                    if timed and times:
-                        times.pop()
-                    continue
-                yield chunk
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            self._self_fail(exc)
-            raise
-        self._self_end(END_EXHAUSTED)
 
     async def __anext__(self) -> Any:
         it = self._self_source()
@@ -343,7 +318,6 @@ class AsyncStreamProxy(_ProxyBase):
             self._self_end(END_CLOSED)
 
 
-
 def _hides(hide: ChunkFilter | None, chunk: Any) -> bool:
     if hide is None:
         return False
@@ -397,7 +371,7 @@ class FilteringAsyncStreamProxy(AsyncStreamProxy):
         hide: ChunkFilter,
     ) -> None:
         super().__init__(wrapped, inv, on_chunk, fill)
-        self._self_hide = hide  # read by the iteration generators, and by __next__ below
+        self._self_hide = hide  # read by __anext__ below
 
     async def __anext__(self) -> Any:
         times = self._self_times

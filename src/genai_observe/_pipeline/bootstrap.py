@@ -21,11 +21,11 @@ from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from .._core import histograms as _histograms
+from .._core import local_metrics as _local_metrics
 from .._core import semconv as sc
 from .._core.content import ContentPolicy
 from .._core.metrics import METRICS
@@ -64,7 +64,9 @@ class _Pipeline:
     # near the shutdown deadline, so a retry wait cannot hold the exit (see _shutdown_within).
     exporters: list[Any] = dataclasses.field(default_factory=list)
     # Streams' time_per_output_chunk, aggregated in process for meter_provider's exports.
-    histograms: _histograms.LocalHistograms = dataclasses.field(default_factory=_histograms.LocalHistograms)
+    local_metrics: _local_metrics.LocalMetrics = dataclasses.field(
+        default_factory=_local_metrics.LocalMetrics
+    )
 
 
 _HANDLE_SERIALS = itertools.count(1)
@@ -510,11 +512,11 @@ def _apply(handle: Handle, settings: Settings) -> None:
             handle._events = _start_events(settings, handle.logger_provider, resource)
         if pipeline.meter_provider is not None:
             METRICS.drain()  # points of calls made before this init() belong to the old setup
-            reader = _metric_reader(settings, stats, pipeline.exporters, (pipeline.histograms, resource))
+            reader = _metric_reader(settings, stats, pipeline.exporters, (pipeline.local_metrics, resource))
             _replace_reader(pipeline.meter_provider, pipeline.reader, reader)
             pipeline.reader = reader
             if reader is not None:
-                _histograms.attach(pipeline.meter_provider, pipeline.histograms)
+                _local_metrics.attach(pipeline.meter_provider, pipeline.local_metrics)
             # The scraper feeds the reader's collections: a new reader gets a new scraper.
             if handle._scraper is not None:
                 handle._scraper.stop()
@@ -754,13 +756,13 @@ def _metric_reader(
     settings: Settings,
     stats: _export.ExportStats,
     exporters: list[Any],
-    local: tuple[_histograms.LocalHistograms, Any],
+    local: tuple[_local_metrics.LocalMetrics, Any],
 ) -> MetricReader | None:
     if not (settings.metrics and settings.endpoints and settings.endpoints.metrics):
         return None
     exporters.append(_export.metric_exporter(settings, stats, local))
     interval = settings.metric_export_interval_ms
-    return PeriodicExportingMetricReader(exporters[-1], export_interval_millis=interval)
+    return _export.LocalMetricsReader(exporters[-1], local[0], export_interval_millis=interval)
 
 
 def _build(settings: Settings) -> Handle:
@@ -782,7 +784,7 @@ def _build(settings: Settings) -> Handle:
     meter_provider = _existing(metrics.get_meter_provider(), _proxy_type(metrics), settings)
     readers: list[MetricReader] = []
     if meter_provider is None:
-        local = (pipeline.histograms, resource)
+        local = (pipeline.local_metrics, resource)
         pipeline.reader = _metric_reader(settings, stats, pipeline.exporters, local)
         meter_provider = MeterProvider(
             resource=resource,
@@ -791,7 +793,7 @@ def _build(settings: Settings) -> Handle:
         )
         pipeline.meter_provider = meter_provider
         if pipeline.reader is not None:
-            _histograms.attach(meter_provider, pipeline.histograms)
+            _local_metrics.attach(meter_provider, pipeline.local_metrics)
             readers.append(pipeline.reader)
         _forget_parent_metrics_after_fork(meter_provider)
         owned.append(meter_provider)

@@ -51,8 +51,11 @@ from opentelemetry.sdk.metrics.export import (
     MetricExporter,
     MetricExportResult,
     MetricsData,
+    NumberDataPoint,
+    PeriodicExportingMetricReader,
     ResourceMetrics,
     ScopeMetrics,
+    Sum,
 )
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
@@ -61,7 +64,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from .._core import histograms as _histograms
+from .._core import local_metrics as _local_metrics
 from .._core import semconv as sc
 from .._version import __version__
 from .settings import Settings
@@ -390,47 +393,46 @@ def _metric_preferences() -> dict[str, Any]:
     }
 
 
-def with_local_histograms(
-    data: MetricsData, local: _histograms.LocalHistograms, resource: Resource
+def with_local_metrics(
+    data: MetricsData, local: _local_metrics.LocalMetrics, resource: Resource
 ) -> MetricsData:
-    """``data`` plus the histogram points aggregated in process since the last export (one DELTA
-    point per scope, histogram and attribute set; see ``_core/histograms.py``)."""
+    """``data`` plus the points aggregated in process since the last export (one DELTA point per
+    scope, metric and attribute set; see ``_core/local_metrics.py``)."""
     start, end, series = local.collect()
     if not series:
         return data
-    by_scope: dict[str, dict[str, tuple[_histograms.HistogramSpec, list[HistogramDataPoint]]]] = {}
+    by_scope: dict[str, dict[str, tuple[Any, list[Any]]]] = {}
     for scope, s in series:
         spec = s.spec
-        entry = by_scope.setdefault(scope, {}).setdefault(spec.name, (spec, []))
-        entry[1].append(
-            HistogramDataPoint(
-                attributes=s.attributes,
-                start_time_unix_nano=start,
-                time_unix_nano=end,
-                count=s.count,
-                sum=s.sum,
-                bucket_counts=list(s.buckets),
-                explicit_bounds=list(spec.bounds),
-                min=s.min,
-                max=s.max,
+        points = by_scope.setdefault(scope, {}).setdefault(spec.name, (spec, []))[1]
+        if isinstance(s, _local_metrics.Sum):
+            points.append(
+                NumberDataPoint(
+                    attributes=s.attributes, start_time_unix_nano=start, time_unix_nano=end, value=s.value
+                )
             )
-        )
+        else:
+            points.append(
+                HistogramDataPoint(
+                    attributes=s.attributes,
+                    start_time_unix_nano=start,
+                    time_unix_nano=end,
+                    count=s.count,
+                    sum=s.sum,
+                    bucket_counts=list(s.buckets),
+                    explicit_bounds=list(s.spec.bounds),
+                    min=s.min,
+                    max=s.max,
+                )
+            )
     resource_metrics = list(data.resource_metrics)
     if resource_metrics:
         first = resource_metrics[0]
     else:
         first = ResourceMetrics(resource=resource, scope_metrics=[], schema_url=resource.schema_url)
     scopes = list(first.scope_metrics)
-    for scope, histograms in by_scope.items():
-        metrics = [
-            Metric(
-                name=spec.name,
-                description=spec.description,
-                unit=spec.unit,
-                data=HistogramData(data_points=points, aggregation_temporality=AggregationTemporality.DELTA),
-            )
-            for spec, points in histograms.values()
-        ]
+    for scope, by_name in by_scope.items():
+        metrics = [_metric(spec, points) for spec, points in by_name.values()]
         for i, found in enumerate(scopes):
             if found.scope.name == scope:
                 scopes[i] = ScopeMetrics(
@@ -445,18 +447,27 @@ def with_local_histograms(
     return MetricsData(resource_metrics=[merged, *resource_metrics[1:]])
 
 
+def _metric(spec: Any, points: list[Any]) -> Metric:
+    delta = AggregationTemporality.DELTA
+    if isinstance(spec, _local_metrics.HistogramSpec):
+        data: Any = HistogramData(data_points=points, aggregation_temporality=delta)
+    else:
+        data = Sum(data_points=points, aggregation_temporality=delta, is_monotonic=True)
+    return Metric(name=spec.name, description=spec.description, unit=spec.unit, data=data)
+
+
 class DeferredMetricExporter(MetricExporter):
     """Carries the DELTA temporality and explicit buckets the reader reads when it is built, and
     builds the real OTLP exporter on the first export.
 
     With ``local`` (init()'s own MeterProvider), each export also carries the histogram points
-    aggregated in process since the previous one (``_core/histograms.py``).
+    aggregated in process since the previous one (``_core/local_metrics.py``).
     """
 
     def __init__(
         self,
         build: Callable[[], MetricExporter],
-        local: tuple[_histograms.LocalHistograms, Resource] | None = None,
+        local: tuple[_local_metrics.LocalMetrics, Resource] | None = None,
     ) -> None:
         super().__init__(**_metric_preferences())
         self._inner = _Deferred(build)
@@ -467,9 +478,9 @@ class DeferredMetricExporter(MetricExporter):
     ) -> MetricExportResult:
         if self._local is not None:
             try:
-                metrics_data = with_local_histograms(metrics_data, *self._local)
+                metrics_data = with_local_metrics(metrics_data, *self._local)
             except Exception:  # never lose the SDK's own points over ours
-                _log.debug("in-process histograms not added", exc_info=True)
+                _log.debug("in-process metrics not added", exc_info=True)
         inner = self._inner.get()
         with _Ours():
             return inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
@@ -486,10 +497,35 @@ class DeferredMetricExporter(MetricExporter):
         self.shutdown(timeout_millis=0)
 
 
+class LocalMetricsReader(PeriodicExportingMetricReader):
+    """The periodic reader of ``init()``'s own MeterProvider, which also exports when only the
+    in-process metrics have points: the SDK skips the export of a collection that found nothing,
+    and with our GenAI metrics aggregated in process that is every collection of a plain app."""
+
+    def __init__(self, exporter: MetricExporter, local: _local_metrics.LocalMetrics, **kwargs: Any) -> None:
+        super().__init__(exporter, **kwargs)
+        self._local = local
+        self._received = threading.local()
+
+    # MetricReader.collect is typed final; this override only adds a call to _receive_metrics
+    # (the method every reader implements) after the SDK's own collect, which runs unchanged.
+    def collect(self, timeout_millis: float = 10_000) -> None:  # type: ignore[misc]
+        self._received.seen = False
+        super().collect(timeout_millis=timeout_millis)
+        if not self._received.seen and self._local.pending():
+            self._receive_metrics(MetricsData(resource_metrics=[]), timeout_millis=timeout_millis)
+
+    def _receive_metrics(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> None:
+        self._received.seen = True
+        super()._receive_metrics(metrics_data, timeout_millis=timeout_millis, **kwargs)
+
+
 def metric_exporter(
     settings: Settings,
     stats: ExportStats,
-    local: tuple[_histograms.LocalHistograms, Resource] | None = None,
+    local: tuple[_local_metrics.LocalMetrics, Resource] | None = None,
 ) -> MetricExporter:
     def build() -> MetricExporter:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter

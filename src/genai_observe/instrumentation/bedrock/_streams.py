@@ -154,6 +154,22 @@ class StreamState:
                 self.response_model = resolve_model(invoked).model
 
     def on_event(self, event: Any) -> None:
+        # Most of a stream is text deltas: read those without a helper call per event (per
+        # chunk, so every Python call counts); everything else goes through converse_event.
+        if type(event) is dict:
+            block = event.get("contentBlockDelta")
+            if type(block) is dict:
+                delta = block.get("delta")
+                if type(delta) is dict:
+                    text = delta.get("text")
+                    if type(text) is str:
+                        if text:  # as text(): choice 0, kept when content is
+                            parts = self.texts.get(0)
+                            if parts is None:
+                                parts = self.texts[0] = []
+                            if self.keep_text:
+                                parts.append(text)
+                        return
         self.converse_event(event)
 
 

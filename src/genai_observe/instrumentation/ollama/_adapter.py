@@ -399,21 +399,50 @@ class Stream:
         self.final: Any = None
 
     def on_chunk(self, chunk: Any) -> None:
+        if type(chunk) is dict:  # the oldest SDKs hand out plain dicts
+            self._on_mapping(chunk)
+            return
+        # The SDK's pydantic models (0.4 on), read attribute by attribute: per chunk, so no
+        # helper calls, and each field once (a read costs ~450 instructions on these models).
+        if self.model is None:
+            self.model = _text(getattr(chunk, "model", None))
+        msg = getattr(chunk, "message", None)
+        source = chunk if msg is None else msg  # generate: top-level fields; chat: the message
+        if msg is not None and self.role is None:
+            self.role = _text(getattr(msg, "role", None))
+        if self.with_text:
+            text = getattr(source, "response" if msg is None else "content", None)
+            if text:
+                self.text.add(text)
+            thinking = getattr(source, "thinking", None)
+            if thinking:
+                self.reasoning.add(thinking)
+        if msg is not None:
+            calls = getattr(msg, "tool_calls", None)
+            if calls:
+                self._add_tool_calls(calls)
+        if getattr(chunk, "done", None) is True:
+            self.final = chunk
+
+    def _on_mapping(self, chunk: Any) -> None:
         if self.model is None:
             self.model = _text(get(chunk, "model"))
         msg = get(chunk, "message")
-        source = chunk if msg is None else msg  # generate: top-level fields; chat: the message
+        source = chunk if msg is None else msg
         if msg is not None and self.role is None:
             self.role = _text(get(msg, "role"))
         if self.with_text:
             self.text.add(get(source, "response" if msg is None else "content"))
             self.reasoning.add(get(source, "thinking"))
         if msg is not None:
-            calls = _tool_calls(get(msg, "tool_calls"), self.with_text)
-            if calls and len(self.tool_calls) < MAX_STREAM_TOOL_CALLS:
-                self.tool_calls.extend(calls[: MAX_STREAM_TOOL_CALLS - len(self.tool_calls)])
+            self._add_tool_calls(get(msg, "tool_calls"))
         if get(chunk, "done") is True:
             self.final = chunk
+
+    def _add_tool_calls(self, items: Any) -> None:
+        calls = _tool_calls(items, self.with_text)
+        if calls and len(self.tool_calls) < MAX_STREAM_TOOL_CALLS:
+            self.tool_calls.extend(calls[: MAX_STREAM_TOOL_CALLS - len(self.tool_calls)])
 
     def fill(self, call: LLMCall) -> None:
         call.response_model = self.model

@@ -346,15 +346,16 @@ def chat_response(call: LLMCall, resp: Any) -> None:
 _OPENAI_HOST = "api.openai.com"
 
 
-def _may_filter(call: LLMCall | None) -> bool:
-    """Whether a stream may carry Azure's content filter verdicts, looked for in every chunk (two
-    reads per chunk). OpenAI's own API and a local Ollama never send them; any other host may be
-    Azure behind a gateway or a custom domain (a NIM host list may name such a gateway too)."""
+def _known_server(call: LLMCall | None) -> bool:
+    """OpenAI's own API or a local Ollama, whose streams are documented: never Azure's content
+    filter verdicts, usage only in the last chunk. Their streams skip looking for either in every
+    chunk (about 1.2 k instructions per chunk). Any other host may be Azure behind a gateway or a
+    custom domain (a NIM host list may name such a gateway too), so it is read everywhere there."""
     if call is None:
-        return True
-    if call.provider == sc.PROVIDER_OLLAMA:
         return False
-    return not (call.provider == sc.PROVIDER_OPENAI and call.server_address == _OPENAI_HOST)
+    if call.provider == sc.PROVIDER_OLLAMA:
+        return True
+    return call.provider == sc.PROVIDER_OPENAI and call.server_address == _OPENAI_HOST
 
 
 class _ChoiceState:
@@ -375,17 +376,22 @@ class ChatStream:
     __slots__ = (
         "_declared",
         "_filters",
+        "_functions",
         "_keep_text",
         "choices",
         "first",
+        "last",
         "prompt_filters",
         "usage",
     )
 
     def __init__(self, keep_text: bool, call: LLMCall | None = None) -> None:
         self._keep_text = keep_text
-        self._filters = _may_filter(call)
+        self._filters = not _known_server(call)
+        # Legacy function_call deltas answer only a request that declared functions (or tools).
+        self._functions = call is None or bool(call.tool_definitions)
         self.first: Any = None
+        self.last: Any = None
         self.usage: Any = None
         self.choices: dict[int, _ChoiceState] = {}
         self.prompt_filters: Any = None
@@ -397,11 +403,14 @@ class ChatStream:
         # Each field is read once, and only while it can still change what is recorded.
         if self.first is None and getattr(chunk, "model", None):
             self.first = chunk
-        usage = getattr(chunk, "usage", None)  # absent from the oldest SDKs' chunk model
-        if usage is not None:
-            self.usage = usage
-        choices = chunk.choices
         filters = self._filters
+        if filters:
+            usage = getattr(chunk, "usage", None)  # absent from the oldest SDKs' chunk model
+            if usage is not None:
+                self.usage = usage
+        else:  # a known server: the usage is in the last chunk, read once at the end
+            self.last = chunk
+        choices = chunk.choices
         declared = (False, False)
         if filters:
             # Azure's filter verdicts are extras of the SDK's models: read from the extras dict
@@ -442,9 +451,10 @@ class ChatStream:
                 tool_calls = delta.tool_calls
                 if tool_calls:
                     self._tool_deltas(state, tool_calls)
-                fn = getattr(delta, "function_call", None)
-                if fn is not None:
-                    self._tool_deltas(state, [{"index": 0, "function": fn}])
+                if self._functions:
+                    fn = getattr(delta, "function_call", None)
+                    if fn is not None:
+                        self._tool_deltas(state, [{"index": 0, "function": fn}])
             finish = c.finish_reason
             if finish:
                 state.finish = finish
@@ -512,7 +522,10 @@ class ChatStream:
                     content_filter_results=state.filters,
                 )
             )
-        _usage(call, self.usage)
+        usage = self.usage
+        if usage is None and self.last is not None:
+            usage = getattr(self.last, "usage", None)
+        _usage(call, usage)
 
 
 # --- legacy completions ----------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The in-process histograms (_core/histograms.py): the same points the SDK's explicit-bucket
-histograms would make, DELTA, bounded, and forgotten by a forked child."""
+"""The in-process metrics (_core/local_metrics.py): the same points the SDK's explicit-bucket
+histograms and counters would make, DELTA, bounded, and forgotten by a forked child."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import random
 
 import pytest
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
-from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader, MetricsData
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 from opentelemetry.sdk.resources import Resource
 
-from genai_observe._core import histograms as ct
+from genai_observe._core import local_metrics as ct
 from genai_observe._core import semconv as sc
-from genai_observe._pipeline.exporters import with_local_histograms
+from genai_observe._pipeline.exporters import with_local_metrics
 
 ATTRS = {sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_PROVIDER_NAME: "openai", sc.SERVER_PORT: 443}
 RESOURCE = Resource.create({"service.name": "chunks"})
@@ -51,10 +51,10 @@ def sdk_point(streams: list[list[float]]) -> object:
     return point
 
 
-def local_metric(local: ct.LocalHistograms) -> object:
+def local_metric(local: ct.LocalMetrics) -> object:
     from opentelemetry.sdk.metrics.export import MetricsData
 
-    data = with_local_histograms(MetricsData(resource_metrics=[]), local, RESOURCE)
+    data = with_local_metrics(MetricsData(resource_metrics=[]), local, RESOURCE)
     (resource_metrics,) = data.resource_metrics
     (scope_metrics,) = resource_metrics.scope_metrics
     assert scope_metrics.scope.name == "genai_observe"
@@ -72,7 +72,7 @@ def test_the_point_equals_the_sdks_for_the_same_gaps() -> None:
         times_of([rng.uniform(0, 90) for _ in range(200)]),
         times_of([rng.expovariate(50) for _ in range(500)]),
     ]
-    local = ct.LocalHistograms()
+    local = ct.LocalMetrics()
     for times in streams:
         local.record_gaps("genai_observe", TPOC, ATTRS, times)
     metric = local_metric(local)
@@ -89,7 +89,7 @@ def test_the_point_equals_the_sdks_for_the_same_gaps() -> None:
 
 
 def test_each_collect_holds_only_what_came_since_the_last() -> None:
-    local = ct.LocalHistograms()
+    local = ct.LocalMetrics()
     local.record_gaps("genai_observe", TPOC, ATTRS, times_of([0.1, 0.2]))
     start1, end1, first = local.collect()
     assert [s.count for _, s in first] == [2]
@@ -101,7 +101,7 @@ def test_each_collect_holds_only_what_came_since_the_last() -> None:
 
 
 def test_fewer_than_two_chunks_make_no_value() -> None:
-    local = ct.LocalHistograms()
+    local = ct.LocalMetrics()
     local.record_gaps("genai_observe", TPOC, ATTRS, [1.0])
     local.record_gaps("genai_observe", TPOC, ATTRS, [])
     assert local.collect()[2] == []
@@ -109,7 +109,7 @@ def test_fewer_than_two_chunks_make_no_value() -> None:
 
 def test_attribute_sets_are_bounded_and_the_rest_overflow(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ct, "MAX_SERIES", 3)
-    local = ct.LocalHistograms()
+    local = ct.LocalMetrics()
     for i in range(10):
         local.record_gaps("genai_observe", TPOC, {**ATTRS, sc.GEN_AI_REQUEST_MODEL: f"m{i}"}, times_of([0.1]))
     _, _, series = local.collect()
@@ -123,10 +123,10 @@ def test_points_join_the_scope_the_sdk_already_exports() -> None:
     provider = MeterProvider(resource=RESOURCE, metric_readers=[reader])
     provider.get_meter("genai_observe", "1").create_counter("c").add(1)
     data = reader.get_metrics_data()
-    local = ct.LocalHistograms()
+    local = ct.LocalMetrics()
     local.record_gaps("genai_observe", TPOC, ATTRS, times_of([0.1]))
     local.record_gaps("genai_observe.manual", TPOC, ATTRS, times_of([0.2]))
-    merged = with_local_histograms(data, local, RESOURCE)
+    merged = with_local_metrics(data, local, RESOURCE)
     (resource_metrics,) = merged.resource_metrics
     assert resource_metrics.resource is data.resource_metrics[0].resource
     scopes = {s.scope.name: [m.name for m in s.metrics] for s in resource_metrics.scope_metrics}
@@ -138,7 +138,7 @@ def test_points_join_the_scope_the_sdk_already_exports() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_starts_empty() -> None:
-    local = ct.LocalHistograms()
+    local = ct.LocalMetrics()
     ct._ALL.add(local)
     local.record_gaps("genai_observe", TPOC, ATTRS, times_of([0.1]))
     read, write = os.pipe()
@@ -172,7 +172,7 @@ def test_single_values_make_the_sdks_point(spec: ct.HistogramSpec) -> None:
     sdk = provider.get_meter("genai_observe").create_histogram(
         spec.name, unit=spec.unit, explicit_bucket_boundaries_advisory=list(spec.bounds)
     )
-    local = ct.LocalHistograms()
+    local = ct.LocalMetrics()
     for value in values:
         sdk.record(value, ATTRS)
         local.record("genai_observe", spec, value, ATTRS)
@@ -192,7 +192,7 @@ def test_single_values_make_the_sdks_point(spec: ct.HistogramSpec) -> None:
 
 def test_each_histogram_is_bounded_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ct, "MAX_SERIES", 2)
-    local = ct.LocalHistograms()
+    local = ct.LocalMetrics()
     for i in range(3):
         attrs = {**ATTRS, sc.GEN_AI_REQUEST_MODEL: f"m{i}"}
         local.record("genai_observe", ct.DURATION, 0.5, attrs)
@@ -204,3 +204,31 @@ def test_each_histogram_is_bounded_on_its_own(monkeypatch: pytest.MonkeyPatch) -
     for name in (ct.DURATION.name, ct.TOKENS.name):
         assert len(by_name[name]) == 3  # two series and the overflow series, each histogram
         assert {sc.OTEL_METRIC_OVERFLOW: True} in by_name[name]
+
+
+@pytest.mark.parametrize("spec", [ct.CHOICES, ct.VECTOR_SIZE, ct.PROMPT_CACHING], ids=lambda s: s.name)
+def test_counters_make_the_sdks_delta_sum(spec: ct.CounterSpec) -> None:
+    from opentelemetry.sdk.metrics import Counter
+
+    reader = InMemoryMetricReader(preferred_temporality={Counter: AggregationTemporality.DELTA})
+    provider = MeterProvider(resource=RESOURCE, metric_readers=[reader])
+    sdk = provider.get_meter("genai_observe").create_counter(spec.name, unit=spec.unit)
+    local = ct.LocalMetrics()
+    other = {**ATTRS, sc.GEN_AI_REQUEST_MODEL: "other"}
+    for value, attrs in ((1, ATTRS), (3, ATTRS), (1536, other), (2, ATTRS)):
+        sdk.add(value, attrs)
+        local.add("genai_observe", spec, value, attrs)
+    data = reader.get_metrics_data()
+    assert data is not None
+    theirs = data.resource_metrics[0].scope_metrics[0].metrics[0].data
+    (resource_metrics,) = with_local_metrics(
+        MetricsData(resource_metrics=[]), local, RESOURCE
+    ).resource_metrics
+    (metric,) = resource_metrics.scope_metrics[0].metrics
+    assert (metric.name, metric.unit, metric.description) == (spec.name, spec.unit, spec.description)
+    ours = metric.data
+    assert ours.is_monotonic and ours.aggregation_temporality == AggregationTemporality.DELTA
+    assert theirs.is_monotonic and theirs.aggregation_temporality == AggregationTemporality.DELTA
+    as_pairs = lambda points: sorted((sorted(p.attributes.items()), p.value) for p in points)  # noqa: E731
+    assert as_pairs(ours.data_points) == as_pairs(theirs.data_points)
+    assert local.collect()[2] == []  # DELTA: nothing twice

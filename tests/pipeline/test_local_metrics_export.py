@@ -1,5 +1,5 @@
 """init()'s own pipeline exports its GenAI histograms (duration, token usage, time to first chunk,
-time per output chunk) from the in-process aggregation (_core/histograms.py): what a real OTLP
+time per output chunk) from the in-process aggregation (_core/local_metrics.py): what a real OTLP
 receiver decodes, for real SDK calls and streams."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import genai_observe
-from genai_observe._core import histograms as ct
+from genai_observe._core import local_metrics as ct
 from genai_observe._core import semconv as sc
 from tests.rig.openai_server import OpenAIMockServer
 from tests.rig.otlp_receiver import OTLPReceiver
