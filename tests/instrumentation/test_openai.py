@@ -596,6 +596,38 @@ def test_stream_reader_looks_only_for_what_the_request_allows() -> None:
     assert [(t.id, t.name, t.arguments) for t in gateway.choices[0].tool_calls or []] == [("t1", "f", "{}")]
 
 
+def test_stream_reader_keeps_each_choices_filter_verdicts() -> None:
+    """n > 1 on an Azure-like host: a choice with empty verdicts (Azure sends ``{}``) does not stop
+    the next choice's from being read (one chunk carrying both choices)."""
+    from openai.types.chat import ChatCompletionChunk
+
+    from genai_observe._core.record import LLMCall
+
+    verdict = {"hate": {"filtered": True, "severity": "high"}}
+    chunk = ChatCompletionChunk.model_validate(
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [
+                {"index": 0, "delta": {"content": "a"}, "finish_reason": None, "content_filter_results": {}},
+                {
+                    "index": 1,
+                    "delta": {"content": "b"},
+                    "finish_reason": "content_filter",
+                    "content_filter_results": verdict,
+                },
+            ],
+        }
+    )
+    call = LLMCall(provider="azure.ai.openai", server_address="example.openai.azure.com")
+    acc = ad.ChatStream(True, call)
+    acc.on_chunk(chunk)
+    acc.fill(call)
+    assert [(c.content, c.content_filter_results) for c in call.choices] == [("a", None), ("b", verdict)]
+
+
 def test_stream_reader_reads_legacy_function_calls_when_functions_were_declared() -> None:
     from openai.types.chat import ChatCompletionChunk
 

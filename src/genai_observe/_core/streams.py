@@ -155,7 +155,7 @@ class SyncStreamProxy(_ProxyBase):
 
     def __iter__(self) -> Iterator[Any]:
         """A generator over the chunks, not the proxy: a ``for`` loop then resumes one frame per
-        chunk instead of calling ``__next__`` (about 5 k instructions less per chunk, issue 19).
+        chunk instead of calling ``__next__`` (about 4 k instructions less per chunk, issue 19).
         The SDK's own ``Stream.__iter__`` is a generator too. ``next()`` on the proxy still works,
         and both read the same underlying iterator."""
         return self._self_chunks()

@@ -460,7 +460,7 @@ class DeferredMetricExporter(MetricExporter):
     """Carries the DELTA temporality and explicit buckets the reader reads when it is built, and
     builds the real OTLP exporter on the first export.
 
-    With ``local`` (init()'s own MeterProvider), each export also carries the histogram points
+    With ``local`` (init()'s own MeterProvider), each export also carries the metric points
     aggregated in process since the previous one (``_core/local_metrics.py``).
     """
 

@@ -462,13 +462,13 @@ class ChatStream:
                 continue
             extras = getattr(c, "__pydantic_extra__", None)
             if extras or extras is None or declared[1]:
-                filters = (
+                verdicts = (
                     extras.get("content_filter_results")
                     if extras and not declared[1]
                     else extra(c, "content_filter_results")
                 )
-                if filters:
-                    state.filters = filters
+                if verdicts:
+                    state.filters = verdicts
 
     def _declare(self, chunk: Any, choices: Any) -> tuple[bool, bool]:
         """Whether the SDK's chunk and choice models declare Azure's filter fields (then they are
