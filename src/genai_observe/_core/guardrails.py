@@ -15,6 +15,7 @@ from typing import Any, Final
 from opentelemetry.metrics import Counter, Histogram, Meter
 
 from . import semconv as sc
+from .local_metrics import CounterSpec, HistogramSpec, sdk_counters, sdk_histograms
 from .record import GuardrailAssessment, GuardrailFinding, LLMCall
 
 # policy -> the span attribute listing what it found (contextual grounding has its own score)
@@ -148,41 +149,38 @@ def _dimension(f: GuardrailFinding) -> str:
     return sc.GEN_AI_GUARDRAIL_PATTERN if f.kind == sc.GUARDRAIL_KIND_REGEX else sc.GEN_AI_GUARDRAIL_PII
 
 
+_COUNTERS: Final = (
+    CounterSpec(
+        sc.METRIC_GUARDRAIL_ACTIVATIONS,
+        "{activation}",
+        "Guardrail interventions, by policy type and input/output.",
+    ),
+    CounterSpec(sc.METRIC_GUARDRAIL_CONTENT, "{finding}", "Guardrail content filter findings."),
+    CounterSpec(
+        sc.METRIC_GUARDRAIL_SENSITIVE_INFO,
+        "{finding}",
+        "Guardrail sensitive information findings (PII entities, regexes).",
+    ),
+    CounterSpec(sc.METRIC_GUARDRAIL_TOPICS, "{finding}", "Guardrail denied topic findings."),
+    CounterSpec(sc.METRIC_GUARDRAIL_WORDS, "{finding}", "Guardrail word filter findings."),
+    CounterSpec(sc.METRIC_GUARDRAIL_COVERAGE, "{char}", "Characters the guardrail assessed."),
+)
+_HISTOGRAMS: Final = (
+    HistogramSpec(
+        sc.METRIC_GUARDRAIL_CONTEXTUAL,
+        "1",
+        "Guardrail contextual grounding scores, by grounding type.",
+        sc.GUARDRAIL_SCORE_BUCKETS,
+    ),
+    HistogramSpec(
+        sc.METRIC_GUARDRAIL_LATENCY,
+        "ms",
+        "Guardrail processing latency per assessment.",
+        sc.GUARDRAIL_LATENCY_BUCKETS_MS,
+    ),
+)
+
+
 def instruments(meter: Meter) -> dict[str, Counter | Histogram]:
     """The guardrail family (docs/bedrock.md#guardrails), by metric name."""
-    return {
-        sc.METRIC_GUARDRAIL_ACTIVATIONS: meter.create_counter(
-            sc.METRIC_GUARDRAIL_ACTIVATIONS,
-            unit="{activation}",
-            description="Guardrail interventions, by policy type and input/output.",
-        ),
-        sc.METRIC_GUARDRAIL_CONTENT: meter.create_counter(
-            sc.METRIC_GUARDRAIL_CONTENT, unit="{finding}", description="Guardrail content filter findings."
-        ),
-        sc.METRIC_GUARDRAIL_SENSITIVE_INFO: meter.create_counter(
-            sc.METRIC_GUARDRAIL_SENSITIVE_INFO,
-            unit="{finding}",
-            description="Guardrail sensitive information findings (PII entities, regexes).",
-        ),
-        sc.METRIC_GUARDRAIL_TOPICS: meter.create_counter(
-            sc.METRIC_GUARDRAIL_TOPICS, unit="{finding}", description="Guardrail denied topic findings."
-        ),
-        sc.METRIC_GUARDRAIL_WORDS: meter.create_counter(
-            sc.METRIC_GUARDRAIL_WORDS, unit="{finding}", description="Guardrail word filter findings."
-        ),
-        sc.METRIC_GUARDRAIL_CONTEXTUAL: meter.create_histogram(
-            sc.METRIC_GUARDRAIL_CONTEXTUAL,
-            unit="1",
-            description="Guardrail contextual grounding scores, by grounding type.",
-            explicit_bucket_boundaries_advisory=list(sc.GUARDRAIL_SCORE_BUCKETS),
-        ),
-        sc.METRIC_GUARDRAIL_COVERAGE: meter.create_counter(
-            sc.METRIC_GUARDRAIL_COVERAGE, unit="{char}", description="Characters the guardrail assessed."
-        ),
-        sc.METRIC_GUARDRAIL_LATENCY: meter.create_histogram(
-            sc.METRIC_GUARDRAIL_LATENCY,
-            unit="ms",
-            description="Guardrail processing latency per assessment.",
-            explicit_bucket_boundaries_advisory=list(sc.GUARDRAIL_LATENCY_BUCKETS_MS),
-        ),
-    }
+    return {**sdk_counters(meter, _COUNTERS), **sdk_histograms(meter, _HISTOGRAMS)}

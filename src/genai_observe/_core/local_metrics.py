@@ -29,6 +29,8 @@ from itertools import pairwise
 from time import time_ns
 from typing import Any, Final
 
+from opentelemetry.metrics import Counter, Histogram, Meter
+
 from . import semconv as sc
 
 MAX_SERIES: Final = 2000  # the SDK's default cardinality limit, per histogram
@@ -82,6 +84,28 @@ PROMPT_CACHING: Final = CounterSpec(
     "{token}",
     "Input tokens read from or written to the provider's prompt cache.",
 )
+
+
+def sdk_histograms(meter: Meter, specs: Iterable[HistogramSpec]) -> dict[str, Histogram]:
+    """The SDK instrument of each histogram spec, by name (the recorder's and the guardrails')."""
+    return {
+        spec.name: meter.create_histogram(
+            spec.name,
+            unit=spec.unit,
+            description=spec.description,
+            explicit_bucket_boundaries_advisory=list(spec.bounds),
+        )
+        for spec in specs
+    }
+
+
+def sdk_counters(meter: Meter, specs: Iterable[CounterSpec]) -> dict[str, Counter]:
+    """The SDK instrument of each counter spec, by name."""
+    return {
+        spec.name: meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
+        for spec in specs
+    }
+
 
 _SeriesKey = tuple[str, str, frozenset[tuple[str, Any]]]  # (scope, metric name, attributes)
 
@@ -244,4 +268,6 @@ __all__ = [
     "Sum",
     "attach",
     "of",
+    "sdk_counters",
+    "sdk_histograms",
 ]

@@ -75,26 +75,12 @@ class Recorder(SpanAttributes):
         # (_core/local_metrics.py: an SDK record costs ~112 k instructions); with any other
         # MeterProvider, they are SDK records.
         self._local = _lm.of(meter_provider or get_meter_provider())
-        self._sdk_histograms = {
-            spec.name: meter.create_histogram(
-                spec.name,
-                unit=spec.unit,
-                description=spec.description,
-                explicit_bucket_boundaries_advisory=list(spec.bounds),
-            )
-            for spec in (
-                _lm.DURATION,
-                _lm.TOKENS,
-                _lm.TIME_TO_FIRST_CHUNK,
-                _lm.TIME_PER_OUTPUT_CHUNK,
-            )
-        }
+        self._sdk_histograms = _lm.sdk_histograms(
+            meter, (_lm.DURATION, _lm.TOKENS, _lm.TIME_TO_FIRST_CHUNK, _lm.TIME_PER_OUTPUT_CHUNK)
+        )
         # gen_ai.prompt.caching is recorded in the dynatrace profile only (see _record_caching);
         # an instrument nothing is recorded into exports nothing.
-        self._sdk_counters = {
-            spec.name: meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
-            for spec in (_lm.CHOICES, _lm.VECTOR_SIZE, _lm.PROMPT_CACHING)
-        }
+        self._sdk_counters = _lm.sdk_counters(meter, (_lm.CHOICES, _lm.VECTOR_SIZE, _lm.PROMPT_CACHING))
         self._guardrails = guardrails.instruments(meter)
         # Reports nothing; its callback records our queued points before each collection. The SDK
         # keeps the first registration per meter, so one hook serves every Recorder of a provider.
